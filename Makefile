@@ -1,0 +1,45 @@
+# Quantization tutorial. The two commands: `make run-all` and `make test`.
+# Everything runs inside .venv, created by `make setup` from the pinned requirements.txt.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+QUICK ?= 0
+RUN_FLAGS := $(if $(filter 1 yes true,$(QUICK)),--quick,)
+
+.PHONY: help setup data run-all test test-unit test-smoke test-notebooks lab lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(STAMP)  ## create .venv with the pinned stack and helpers (no-op when current)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+	@echo "Environment ready: $(VENV)"
+
+data: setup  ## make sure Fashion-MNIST is present (Debian package offline, else Keras download)
+	$(BIN)/python -m helpers.data
+
+run-all: setup data  ## run notebooks 01-05 with papermill into outputs/ (QUICK=1: small parameters)
+	$(BIN)/python -m helpers.runner $(RUN_FLAGS)
+
+test: setup data  ## unit tests, smoke test of the notebook chain, nbval of the committed notebooks
+	$(BIN)/python -m pytest tests
+	ARTIFACTS_DIR=$$(mktemp -d) $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+
+lab: setup data  ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+lint: setup  ## ruff over helpers, tests and notebooks
+	$(BIN)/ruff check helpers tests notebooks
+	$(BIN)/ruff format --check helpers tests
+
+clean:  ## remove artifacts/, outputs/ and caches (keeps .venv)
+	rm -rf artifacts outputs .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

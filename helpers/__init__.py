@@ -1,0 +1,24 @@
+"""Shared code for the quantization notebooks.
+
+Importing this package sets the environment switches that must be in place before TensorFlow is
+first imported, so every notebook, test and script gets them from one place:
+
+* ``TF_USE_LEGACY_KERAS=1``: ``tf.keras`` resolves to ``tf_keras`` (Keras 2), the only Keras that
+  ``tensorflow-model-optimization`` supports.
+* ``TF_CPP_MIN_LOG_LEVEL=2`` (unless already set): hides TensorFlow's start-up chatter so the
+  notebooks show results, not logs.
+"""
+
+import os
+import sys
+
+if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+    raise ImportError(
+        "TensorFlow was imported before `helpers`, so TF_USE_LEGACY_KERAS=1 came too late and "
+        "tensorflow-model-optimization would meet Keras 3. Restart the kernel and import helpers "
+        "(or any helpers module) before tensorflow."
+    )
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

@@ -1,0 +1,208 @@
+"""Run ``.tflite`` models in the LiteRT interpreter and score them against labels and the float model.
+
+Integer-I/O models take int8 (or uint8) tensors. :class:`LiteRTModel` reads each model's own input
+scale and zero point to quantize the float images, and the output's to dequantize the scores, so
+every variant is fed the same preprocessed images and returns comparable probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from helpers.data import NUM_CLASSES
+from helpers.errors import InvalidModelError
+
+TFLITE_FILE_IDENTIFIER = b"TFL3"  # bytes 4-8 of every TFLite flatbuffer
+
+RESOLVERS = {
+    # XNNPACK delegate applied automatically: what the runtime does by default on CPU.
+    "default": OpResolverType.AUTO,
+    # The interpreter's own optimized kernels, no delegate.
+    "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+}
+
+
+def read_tflite(path: str | os.PathLike) -> bytes:
+    """Read a ``.tflite`` file, refusing anything that is not a TFLite flatbuffer."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidModelError(f"{path} does not exist.")
+    content = path.read_bytes()
+    check_tflite_bytes(content, str(path))
+    return content
+
+
+def check_tflite_bytes(content: bytes, label: str = "model") -> None:
+    if len(content) < 8 or content[4:8] != TFLITE_FILE_IDENTIFIER:
+        raise InvalidModelError(
+            f"{label} is not a TensorFlow Lite model (no 'TFL3' identifier in its header; "
+            f"{len(content)} bytes). Fix: re-run the notebook that writes it."
+        )
+
+
+class LiteRTModel:
+    """A ``.tflite`` model in the LiteRT interpreter, fed float images, returning float scores."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | bytes,
+        *,
+        num_threads: int = 1,
+        resolver: str = "default",
+    ) -> None:
+        if isinstance(model, (bytes, bytearray)):
+            self.content, self.label = bytes(model), "model bytes"
+            check_tflite_bytes(self.content, self.label)
+        else:
+            self.content, self.label = read_tflite(model), str(model)
+        try:
+            self.interpreter = Interpreter(
+                model_content=self.content,
+                num_threads=num_threads,
+                experimental_op_resolver_type=RESOLVERS[resolver],
+            )
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise InvalidModelError(
+                f"{self.label} could not be loaded by the LiteRT interpreter ({exc}). "
+                "Fix: re-run the notebook that writes it."
+            ) from exc
+        self.num_threads = num_threads
+        self.resolver = resolver
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self._batch = 1
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self._input["dtype"])
+
+    @property
+    def output_dtype(self) -> np.dtype:
+        return np.dtype(self._output["dtype"])
+
+    @property
+    def input_quantization(self) -> tuple[float, int]:
+        """(scale, zero point) of the input; (0.0, 0) for a float input."""
+        scale, zero_point = self._input["quantization"]
+        return float(scale), int(zero_point)
+
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        scale, zero_point = self._output["quantization"]
+        return float(scale), int(zero_point)
+
+    def to_input(self, images: np.ndarray) -> np.ndarray:
+        """Float images in [0, 1] -> the tensor this model expects (quantized if integer input)."""
+        images = np.asarray(images, dtype=np.float32)
+        if np.issubdtype(self.input_dtype, np.floating):
+            return images.astype(self.input_dtype)
+        scale, zero_point = self.input_quantization
+        if scale == 0:
+            raise InvalidModelError(f"{self.label} has an integer input without a scale")
+        limits = np.iinfo(self.input_dtype)
+        quantized = np.round(images / scale) + zero_point
+        return np.clip(quantized, limits.min, limits.max).astype(self.input_dtype)
+
+    def from_output(self, raw: np.ndarray) -> np.ndarray:
+        """The output tensor -> float scores (dequantized if integer output)."""
+        if np.issubdtype(self.output_dtype, np.floating):
+            return raw.astype(np.float32)
+        scale, zero_point = self.output_quantization
+        return (raw.astype(np.float32) - zero_point) * scale
+
+    def set_batch_size(self, batch_size: int) -> None:
+        if batch_size != self._batch:
+            shape = [batch_size, *self._input["shape"][1:]]
+            self.interpreter.resize_tensor_input(self._input["index"], shape)
+            self.interpreter.allocate_tensors()
+            self._input = self.interpreter.get_input_details()[0]
+            self._output = self.interpreter.get_output_details()[0]
+            self._batch = batch_size
+
+    def run_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """One call on an already-prepared input tensor of the current batch size (raw output)."""
+        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"])
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Float scores for every image; the last partial batch is padded, then trimmed."""
+        prepared = self.to_input(images)
+        count = len(prepared)
+        batch_size = max(1, min(batch_size, count))
+        self.set_batch_size(batch_size)
+        outputs = []
+        for start in range(0, count, batch_size):
+            chunk = prepared[start : start + batch_size]
+            real = len(chunk)
+            if real < batch_size:
+                pad = np.repeat(chunk[-1:], batch_size - real, axis=0)
+                chunk = np.concatenate([chunk, pad])
+            outputs.append(self.from_output(self.run_prepared(chunk))[:real])
+        return np.concatenate(outputs)
+
+    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Predicted class per image."""
+        return self.predict_proba(images, batch_size).argmax(axis=1)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
+
+
+def agreement(predictions: np.ndarray, reference: np.ndarray) -> float:
+    """Share of images where two models predict the same class (right or wrong)."""
+    return float(np.mean(np.asarray(predictions) == np.asarray(reference)))
+
+
+def per_class_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    correct = np.asarray(predictions) == labels
+    totals = np.bincount(labels, minlength=NUM_CLASSES)
+    hits = np.bincount(labels, weights=correct, minlength=NUM_CLASSES)
+    return np.divide(hits, totals, out=np.zeros(NUM_CLASSES), where=totals > 0)
+
+
+def confusion_matrix(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Counts: row = true class, column = predicted class."""
+    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+    return matrix
+
+
+def score_predictions(
+    predictions: np.ndarray, labels: np.ndarray, float_predictions: np.ndarray
+) -> dict:
+    """The record every variant gets: accuracy, agreement with the float model, flips."""
+    predictions = np.asarray(predictions)
+    flipped = predictions != np.asarray(float_predictions)
+    return {
+        "test_accuracy": accuracy(predictions, labels),
+        "agreement_with_float": agreement(predictions, float_predictions),
+        "flipped_predictions": int(flipped.sum()),
+        "per_class_accuracy": per_class_accuracy(predictions, labels).tolist(),
+    }
+
+
+def evaluate_tflite(
+    path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, float_predictions: np.ndarray
+) -> tuple[dict, np.ndarray]:
+    """Run one ``.tflite`` file on the test set; return its record and its predictions."""
+    model = LiteRTModel(path)
+    predictions = model.predict(images)
+    record = {
+        "path": str(path),
+        "size_bytes": Path(path).stat().st_size,
+        "input_dtype": model.input_dtype.name,
+        "output_dtype": model.output_dtype.name,
+        **score_predictions(predictions, labels, float_predictions),
+    }
+    return record, predictions

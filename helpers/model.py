@@ -1,0 +1,105 @@
+"""The baseline CNN, reproducible training, and Keras-side evaluation.
+
+Models are built with ``tf_keras`` (Keras 2): ``tensorflow-model-optimization`` cannot wrap
+Keras 3 models. ``helpers/__init__.py`` sets ``TF_USE_LEGACY_KERAS=1`` before this module
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from helpers.data import INPUT_SHAPE, NUM_CLASSES
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same weights: seeds Python, NumPy and TensorFlow and makes ops deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_baseline_cnn() -> keras.Model:
+    """The source article's CNN: two small conv blocks and a dense head (about 60k weights)."""
+    return keras.Sequential(
+        [
+            keras.layers.Input(shape=INPUT_SHAPE, name="image"),
+            keras.layers.Conv2D(32, kernel_size=2, activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(pool_size=2, name="pool1"),
+            keras.layers.Conv2D(16, kernel_size=2, activation="relu", name="conv2"),
+            keras.layers.MaxPooling2D(pool_size=2, name="pool2"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(125, activation="relu", name="dense"),
+            keras.layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+        ],
+        name="baseline_cnn",
+    )
+
+
+def compile_classifier(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Adam and sparse categorical cross-entropy on integer labels, tracking accuracy."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    validation_split: float = 0.0,
+    verbose: int = 2,
+) -> dict[str, list[float]]:
+    """Fit ``model``; validation uses the last ``validation_split`` of the *training* data.
+
+    Keras takes the validation slice from the end of the arrays before shuffling, so the held-out
+    images are the same in every run and the test set stays untouched until the final evaluation.
+    """
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        shuffle=True,
+        verbose=verbose,
+    )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities from a Keras model, without a progress bar per batch."""
+    return model.predict(x, batch_size=batch_size, verbose=0)
+
+
+def load_keras_model(path) -> keras.Model:
+    """Load a ``.keras`` model saved by :func:`helpers.artifacts.save_with`."""
+    return keras.models.load_model(path)
+
+
+def count_parameters(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.get_weights()))
+
+
+def load_baseline(artifacts_dir) -> tuple[keras.Model, dict]:
+    """Load notebook 02's model and metrics, checking that they belong together."""
+    from helpers import artifacts
+
+    metrics = artifacts.read_json(artifacts_dir, "baseline_metrics.json")
+    model = load_keras_model(artifacts.require(artifacts_dir, "baseline.keras"))
+    artifacts.check_same_baseline(
+        artifacts.weights_fingerprint(model),
+        {"baseline_metrics.json": metrics.get("baseline_fingerprint")},
+    )
+    return model, metrics

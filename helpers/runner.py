@@ -1,0 +1,159 @@
+"""Run the notebooks in order with papermill (``make run-all``), saving executed copies and HTML.
+
+    python -m helpers.runner                   # full run: artifacts/ and outputs/
+    python -m helpers.runner --quick           # small parameters: a minute or two
+    python -m helpers.runner --only 03 05      # some notebooks (their inputs must exist)
+    python -m helpers.runner -p EPOCHS 5       # a parameter for every notebook that declares it
+
+The quick parameters live here, in one place, and the smoke tests use the same function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from helpers import artifacts
+
+NOTEBOOKS_DIR = artifacts.REPO_ROOT / "notebooks"
+DEFAULT_OUTPUT_DIR = artifacts.REPO_ROOT / "outputs"
+NOTEBOOKS: tuple[str, ...] = (
+    "01_data",
+    "02_baseline_cnn",
+    "03_post_training_quantization",
+    "04_quantization_aware_training",
+    "05_comparison",
+)
+
+# Small enough for a whole chain in a minute or two, big enough that every code path runs.
+QUICK_PARAMETERS: dict[str, dict] = {
+    "02_baseline_cnn": {"EPOCHS": 1, "TRAIN_LIMIT": 3000},
+    "03_post_training_quantization": {
+        "CALIBRATION_SAMPLES": 100,
+        "CALIBRATION_STUDY": [1, 10, 100],
+        "DEBUG_SAMPLES": 32,
+    },
+    "04_quantization_aware_training": {"QAT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
+    "05_comparison": {"LATENCY_RUNS": 50, "THROUGHPUT_REPEATS": 1},
+}
+
+
+def select(only: list[str] | None) -> list[str]:
+    """Notebook names matching ``only`` (prefixes such as ``03`` or full names)."""
+    if not only:
+        return list(NOTEBOOKS)
+    chosen = [name for name in NOTEBOOKS if any(name.startswith(prefix) for prefix in only)]
+    unknown = [p for p in only if not any(name.startswith(p) for name in NOTEBOOKS)]
+    if unknown:
+        raise SystemExit(f"error: no notebook matches {', '.join(unknown)}; have {NOTEBOOKS}")
+    return chosen
+
+
+def notebook_parameters(name: str, quick: bool, artifacts_dir, extra: dict) -> dict:
+    parameters = dict(QUICK_PARAMETERS.get(name, {})) if quick else {}
+    if artifacts_dir is not None:
+        parameters["ARTIFACTS_DIR"] = str(Path(artifacts_dir).resolve())
+    parameters.update(extra)
+    return parameters
+
+
+def export_html(notebook_path: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    return artifacts.write_text(notebook_path.with_suffix(".html"), body)
+
+
+def run_notebooks(
+    names: list[str] | None = None,
+    *,
+    artifacts_dir=None,
+    output_dir=DEFAULT_OUTPUT_DIR,
+    quick: bool = False,
+    extra_parameters: dict | None = None,
+    html: bool = True,
+    progress_bar: bool = True,
+) -> dict:
+    """Execute notebooks in order; stop at the first failure. Returns per-notebook wall times."""
+    import papermill
+
+    names = names or list(NOTEBOOKS)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log = {"quick": quick, "notebooks": {}, "artifacts_dir": str(artifacts_dir or "default")}
+    started = time.perf_counter()
+    for position, name in enumerate(names, start=1):
+        parameters = notebook_parameters(name, quick, artifacts_dir, extra_parameters or {})
+        shown = ", ".join(f"{k}={v}" for k, v in parameters.items()) or "defaults"
+        print(f"[{position}/{len(names)}] {name} ({shown})", flush=True)
+        source = NOTEBOOKS_DIR / f"{name}.ipynb"
+        executed = output_dir / f"{name}.ipynb"
+        tick = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=parameters,
+                kernel_name="python3",
+                cwd=str(NOTEBOOKS_DIR),
+                progress_bar=progress_bar,
+            )
+        except papermill.PapermillExecutionError as exc:
+            print(f"\n{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+                  file=sys.stderr)
+            print(f"The executed notebook, with the error, is {executed}", file=sys.stderr)
+            if html:
+                export_html(executed)
+            raise
+        seconds = time.perf_counter() - tick
+        if html:
+            export_html(executed)
+        log["notebooks"][name] = round(seconds, 1)
+        print(f"    done in {seconds:.1f} s -> {executed}", flush=True)
+    log["total_seconds"] = round(time.perf_counter() - started, 1)
+    artifacts.write_json(output_dir / "run_log.json", log)
+    print(f"All {len(names)} notebooks ran in {log['total_seconds']:.1f} s. "
+          f"Executed copies and HTML: {output_dir}")
+    return log
+
+
+def _parse_value(text: str):
+    """-p values: JSON when it parses (numbers, lists, null), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small parameters (QUICK=1)")
+    parser.add_argument("--only", nargs="+", help="notebook name prefixes, e.g. 03 05")
+    parser.add_argument("--artifacts-dir", help="ARTIFACTS_DIR for every notebook")
+    parser.add_argument("--output-dir", default=str(DEFAULT_OUTPUT_DIR))
+    parser.add_argument("--no-html", action="store_true")
+    parser.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                        help="extra parameter for every notebook (JSON value or string)")
+    args = parser.parse_args(argv)
+    import papermill
+
+    try:
+        run_notebooks(
+            select(args.only),
+            artifacts_dir=args.artifacts_dir,
+            output_dir=args.output_dir,
+            quick=args.quick,
+            extra_parameters={name: _parse_value(value) for name, value in args.p},
+            html=not args.no_html,
+        )
+    except papermill.PapermillExecutionError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
