@@ -29,16 +29,20 @@ data: setup  ## make sure Fashion-MNIST is present (Debian package offline, else
 run-all: setup data  ## run notebooks 01-05 with papermill into outputs/ (QUICK=1: small parameters)
 	$(BIN)/python -m helpers.runner $(RUN_FLAGS)
 
-test: setup data  ## unit tests, smoke test of the notebook chain, nbval of the committed notebooks
+# The committed notebooks run under nbval with their default parameters, writing into a
+# temporary ARTIFACTS_DIR so that `make test` never overwrites the results of `make run-all`.
+test: setup data  ## unit and smoke tests, then nbval runs the committed notebooks as a learner gets them
 	$(BIN)/python -m pytest tests
-	ARTIFACTS_DIR=$$(mktemp -d) $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	@tmp=$$(mktemp -d) && echo "nbval: ARTIFACTS_DIR=$$tmp" && \
+	ARTIFACTS_DIR=$$tmp $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/; \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 lab: setup data  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 lint: setup  ## ruff over helpers, tests and notebooks
 	$(BIN)/ruff check helpers tests notebooks
-	$(BIN)/ruff format --check helpers tests
+	$(BIN)/ruff format --check helpers tests notebooks
 
 clean:  ## remove artifacts/, outputs/ and caches (keeps .venv)
 	rm -rf artifacts outputs .pytest_cache .ruff_cache

@@ -105,11 +105,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     """Atomically write ``data`` to ``target``."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     return Path(target)
 
 

@@ -334,6 +334,9 @@ def load_prepared(data_dir=None, train_limit: int | None = None) -> Prepared:
             )
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
     return Prepared(
-        preprocess(x_train), y_train.astype(np.int64), preprocess(raw.x_test),
-        raw.y_test.astype(np.int64), raw,
+        preprocess(x_train),
+        y_train.astype(np.int64),
+        preprocess(raw.x_test),
+        raw.y_test.astype(np.int64),
+        raw,
     )

@@ -61,12 +61,8 @@ def check_float(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _fail(name, expected, value)
     value = float(value)
-    too_low = minimum is not None and (
-        value <= minimum if exclusive_minimum else value < minimum
-    )
-    too_high = maximum is not None and (
-        value >= maximum if exclusive_maximum else value > maximum
-    )
+    too_low = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
+    too_high = maximum is not None and (value >= maximum if exclusive_maximum else value > maximum)
     if too_low or too_high or value != value:  # value != value catches NaN
         raise _fail(name, expected, value)
     return value

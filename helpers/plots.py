@@ -86,8 +86,10 @@ def samples_per_class(
 def pixel_histogram(train_images: np.ndarray, test_images: np.ndarray) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     bins = np.arange(257) - 0.5
-    for images, label, color in ((train_images, "train", FLOAT_COLOR),
-                                 (test_images, "test", QUANT_COLOR)):
+    for images, label, color in (
+        (train_images, "train", FLOAT_COLOR),
+        (test_images, "test", QUANT_COLOR),
+    ):
         counts = np.bincount(images.ravel(), minlength=256) / images.size
         ax.stairs(counts, bins, label=label, color=color)
     ax.set_yscale("log")
@@ -164,8 +166,13 @@ def layer_errors(table, top: int = 12) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
     labels = [f"{op} #{i}" for op, i in zip(rows["op_name"], rows.index, strict=True)]
     ax.barh(labels, rows["rmse/scale"], color=QUANT_COLOR)
-    ax.axvline(1 / np.sqrt(12), color="black", linestyle="--", linewidth=1,
-               label="pure rounding noise (1/√12 ≈ 0.29)")
+    ax.axvline(
+        1 / np.sqrt(12),
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label="pure rounding noise (1/√12 ≈ 0.29)",
+    )
     ax.set_xlabel("RMSE of layer output / quantization step")
     ax.set_title("Per-layer quantization error of the int8 model")
     ax.legend(loc="lower right", fontsize=8)
@@ -196,8 +203,13 @@ def size_vs_accuracy(rows: Sequence[Mapping]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for row in rows:
         ax.scatter(row["size_bytes"] / 1024, row["test_accuracy"] * 100, s=60)
-        ax.annotate(row["name"], (row["size_bytes"] / 1024, row["test_accuracy"] * 100),
-                    textcoords="offset points", xytext=(6, 4), fontsize=9)
+        ax.annotate(
+            row["name"],
+            (row["size_bytes"] / 1024, row["test_accuracy"] * 100),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=9,
+        )
     ax.set_xlabel("file size (KiB)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Size against accuracy (LiteRT, full test set)")
@@ -216,11 +228,18 @@ def speed_bars(rows: Sequence[Mapping], threads: int) -> plt.Figure:
     axes[0].set_ylabel("ms per image (log)")
     axes[0].set_title(f"Batch-1 latency ({threads} thread)")
     axes[0].legend()
-    axes[1].bar(names, [row["throughput_ips"] for row in rows], color=QUANT_COLOR,
-                label="default (XNNPACK)")
+    axes[1].bar(
+        names, [row["throughput_ips"] for row in rows], color=QUANT_COLOR, label="default (XNNPACK)"
+    )
     if all("throughput_ips_builtin" in row for row in rows):
-        axes[1].scatter(names, [row["throughput_ips_builtin"] for row in rows], color="black",
-                        marker="D", label="built-in kernels", zorder=3)
+        axes[1].scatter(
+            names,
+            [row["throughput_ips_builtin"] for row in rows],
+            color="black",
+            marker="D",
+            label="built-in kernels",
+            zorder=3,
+        )
     axes[1].set_yscale("log")
     axes[1].set_ylabel("images per second (log)")
     axes[1].set_title(f"Throughput at batch 256 ({threads} thread)")
@@ -263,8 +282,9 @@ def prediction_grid(
 ) -> plt.Figure:
     """One row per model over the *same* images; titles 'predicted (true)', green when right."""
     count = len(images)
-    fig, axes = plt.subplots(len(predictions), count, figsize=(count * 1.35, len(predictions) * 1.7),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(predictions), count, figsize=(count * 1.35, len(predictions) * 1.7), squeeze=False
+    )
     for row, (model_name, predicted) in zip(axes, predictions.items(), strict=True):
         for ax, image, label, guess in zip(row, images, labels, predicted, strict=True):
             ax.imshow(np.squeeze(image), cmap="gray_r")

@@ -49,7 +49,9 @@ def representative_dataset(
     ``x_preprocessed`` must come from :func:`helpers.data.preprocess`, the exact preprocessing the
     model was trained with: calibrating on raw 0-255 pixels would give ranges 255 times too wide.
     """
-    num_samples = check_int("CALIBRATION_SAMPLES", num_samples, minimum=1, maximum=len(x_preprocessed))
+    num_samples = check_int(
+        "CALIBRATION_SAMPLES", num_samples, minimum=1, maximum=len(x_preprocessed)
+    )
     if x_preprocessed.dtype != np.float32:
         raise TypeError(f"calibration images must be float32, got {x_preprocessed.dtype}")
     rng = np.random.default_rng(seed)
@@ -104,9 +106,7 @@ def make_converter(
     raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(ALL_VARIANTS)}")
 
 
-def convert(
-    model, variant: str, representative_data: RepresentativeDataset | None = None
-) -> bytes:
+def convert(model, variant: str, representative_data: RepresentativeDataset | None = None) -> bytes:
     """Convert a Keras model (float, or QAT-wrapped for ``qat_int8``) to TFLite bytes."""
     return make_converter(model, variant, representative_data).convert()
 
@@ -230,6 +230,15 @@ def layer_error_table(model, representative_data: RepresentativeDataset, debug_d
             table[column] = pd.to_numeric(table[column], errors="coerce")
     table["range"] = 255.0 * table["scale"]
     table["rmse/scale"] = np.sqrt(table["mean_squared_error"]) / table["scale"]
-    columns = ["op_name", "tensor_name", "num_elements", "range", "scale", "zero_point",
-               "mean_error", "max_abs_error", "rmse/scale"]
+    columns = [
+        "op_name",
+        "tensor_name",
+        "num_elements",
+        "range",
+        "scale",
+        "zero_point",
+        "mean_error",
+        "max_abs_error",
+        "rmse/scale",
+    ]
     return table[columns].sort_values("rmse/scale", ascending=False).reset_index(drop=True)

@@ -103,8 +103,10 @@ def run_notebooks(
                 progress_bar=progress_bar,
             )
         except papermill.PapermillExecutionError as exc:
-            print(f"\n{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
-                  file=sys.stderr)
+            print(
+                f"\n{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+                file=sys.stderr,
+            )
             print(f"The executed notebook, with the error, is {executed}", file=sys.stderr)
             if html:
                 export_html(executed)
@@ -116,8 +118,10 @@ def run_notebooks(
         print(f"    done in {seconds:.1f} s -> {executed}", flush=True)
     log["total_seconds"] = round(time.perf_counter() - started, 1)
     artifacts.write_json(output_dir / "run_log.json", log)
-    print(f"All {len(names)} notebooks ran in {log['total_seconds']:.1f} s. "
-          f"Executed copies and HTML: {output_dir}")
+    print(
+        f"All {len(names)} notebooks ran in {log['total_seconds']:.1f} s. "
+        f"Executed copies and HTML: {output_dir}"
+    )
     return log
 
 
@@ -136,8 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts-dir", help="ARTIFACTS_DIR for every notebook")
     parser.add_argument("--output-dir", default=str(DEFAULT_OUTPUT_DIR))
     parser.add_argument("--no-html", action="store_true")
-    parser.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                        help="extra parameter for every notebook (JSON value or string)")
+    parser.add_argument(
+        "-p",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help="extra parameter for every notebook (JSON value or string)",
+    )
     args = parser.parse_args(argv)
     import papermill
 
