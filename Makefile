@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 QUICK ?= 0
 RUN_FLAGS := $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
-.PHONY: help setup data run-all test test-unit test-smoke test-notebooks lab lint clean
+.PHONY: help setup data run-all test readme-results lab lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,9 @@ test: setup data  ## unit and smoke tests, then nbval runs the committed noteboo
 	@tmp=$$(mktemp -d) && echo "nbval: ARTIFACTS_DIR=$$tmp" && \
 	ARTIFACTS_DIR=$$tmp $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/; \
 	status=$$?; rm -rf $$tmp; exit $$status
+
+readme-results: setup  ## copy the last full run's table and figure into README.md and docs/
+	$(BIN)/python -m helpers.report
 
 lab: setup data  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks

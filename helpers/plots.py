@@ -243,7 +243,7 @@ def speed_bars(rows: Sequence[Mapping], threads: int) -> plt.Figure:
     axes[1].set_yscale("log")
     axes[1].set_ylabel("images per second (log)")
     axes[1].set_title(f"Throughput at batch 256 ({threads} thread)")
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="lower left")
     for ax in axes:
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -102,3 +102,87 @@ def recommend(variants: Sequence[Mapping], reference_accuracy: float) -> dict[st
         "accuracy": max(variants, key=lambda v: (v["test_accuracy"], -v["size_bytes"]))["name"],
         "speed": max(pool, key=lambda v: v.get("throughput_ips") or 0)["name"],
     }
+
+
+# --------------------------------------------------------------------------- README results
+
+README_START = "<!-- results:start (written by `make readme-results`; do not edit by hand) -->"
+README_END = "<!-- results:end -->"
+README_FIGURE = "docs/size_vs_accuracy.png"
+
+
+def readme_results(summary: Mapping, table_markdown: str, run_log: Mapping | None) -> str:
+    """The README's results section, from a run's summary.json, summary.md table and run log."""
+    env = summary["environment"]
+    bench = summary["benchmark"]
+    by_name = {v["name"]: v for v in summary["variants"]}
+    params = summary["params"]
+    wall = (
+        f" The whole `make run-all` took {run_log['total_seconds'] / 60:.1f} minutes."
+        if run_log and not run_log.get("quick")
+        else ""
+    )
+    lines = [
+        f"From one full `make run-all` on {env['cpu']} ({env['logical_cpus']} logical cores, no "
+        f"GPU), Python {env['python']}, TensorFlow {env['tensorflow']}, "
+        f"{bench['runtime']}; baseline trained for {params['baseline']['EPOCHS']} epochs, QAT "
+        f"fine-tuned for {params['qat']['QAT_EPOCHS']}.{wall} Latency: median of "
+        f"{bench['latency_runs']} single-image calls after {bench['warmup_runs']} warm-up calls; "
+        f"throughput: best of {bench['throughput_repeats']} passes over "
+        f"{bench['throughput_batches']} batches of {bench['batch_size']} test images; "
+        f"{bench['threads']} interpreter thread, LiteRT's default (XNNPACK) path.",
+        "",
+        table_markdown,
+        "",
+        f"![Size against accuracy]({README_FIGURE})",
+        "",
+        f"int8 is {by_name['int8']['ratio_to_float32']:.0%} of the float32 file and "
+        f"{by_name['int8']['change_pp']:+.2f} percentage points from the float model; on this "
+        f"x86 CPU its throughput is {by_name['int8']['speedup_vs_float32']:.2f}× float32's "
+        f"with XNNPACK and {by_name['int8'].get('speedup_vs_float32_builtin', float('nan')):.2f}× "
+        "with the interpreter's built-in kernels. Notebook 05 explains why, and why phones and "
+        "microcontrollers differ.",
+        "",
+        "Regenerate with `make run-all && make readme-results`; your numbers will differ in the "
+        "speed columns (they depend on the CPU); the others should match on the same stack "
+        "(training is deterministic for a given seed, though another CPU may round differently).",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(readme_text: str, section: str) -> str:
+    if README_START not in readme_text or README_END not in readme_text:
+        raise ValueError("README.md lacks the results markers")
+    head, rest = readme_text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{section}\n{README_END}{tail}"
+
+
+def main() -> int:
+    """``python -m helpers.report``: copy a full run's results into README.md and docs/."""
+    import json
+    import shutil
+    import sys
+
+    from helpers import artifacts
+
+    artifacts_dir = artifacts.resolve_artifacts_dir(None)
+    summary = artifacts.read_json(artifacts_dir, "summary.json")
+    table = artifacts.require(artifacts_dir, "summary.md").read_text().split("\n\n", 2)[-1]
+    log_path = artifacts.REPO_ROOT / "outputs" / "run_log.json"
+    run_log = json.loads(log_path.read_text()) if log_path.is_file() else None
+    if run_log and run_log.get("quick"):
+        print("error: the last run used QUICK=1; the README shows a full run.", file=sys.stderr)
+        return 1
+    readme = artifacts.REPO_ROOT / "README.md"
+    section = readme_results(summary, table.strip(), run_log)
+    artifacts.write_text(readme, update_readme(readme.read_text(), section))
+    figure = artifacts.REPO_ROOT / README_FIGURE
+    figure.parent.mkdir(exist_ok=True)
+    shutil.copy(artifacts_dir / "figures" / "05_size_vs_accuracy.png", figure)
+    print(f"Updated {readme} and {figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
