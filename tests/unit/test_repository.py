@@ -83,3 +83,47 @@ def test_notebook_follows_the_skeleton(path):
         assert re.search(rf"^{name} = ", source, re.M), f"quick parameter {name} not declared"
     last = [c for c in cells if c.cell_type == "code"][-1].source
     assert "write_json" in last, "the last cell records results to ARTIFACTS_DIR"
+
+
+def test_readme_gives_the_two_commands_and_a_generated_results_table():
+    from helpers import report
+
+    readme = (ROOT / "README.md").read_text()
+    assert "make run-all" in readme and "make test" in readme
+    section = readme.split(report.README_START, 1)[1].split(report.README_END, 1)[0]
+    for name in ("float32", "dynamic_range", "float16", "int8", "int16x8", "qat_int8"):
+        assert f"| {name} |" in section, f"README results lack {name}"
+    assert (ROOT / report.README_FIGURE).is_file()
+
+
+def test_readme_section_is_rebuilt_from_a_summary():
+    from helpers import report
+
+    summary = {
+        "environment": {"cpu": "Test CPU", "logical_cpus": 2, "python": "3.11", "tensorflow": "x"},
+        "benchmark": {
+            "runtime": "rt",
+            "latency_runs": 5,
+            "warmup_runs": 1,
+            "throughput_repeats": 1,
+            "throughput_batches": 2,
+            "batch_size": 4,
+            "threads": 1,
+        },
+        "params": {"baseline": {"EPOCHS": 10}, "qat": {"QAT_EPOCHS": 2}},
+        "variants": [
+            {
+                "name": "int8",
+                "ratio_to_float32": 0.25,
+                "change_pp": -0.1,
+                "speedup_vs_float32": 2.0,
+                "speedup_vs_float32_builtin": 3.0,
+            }
+        ],
+    }
+    section = report.readme_results(summary, "| table |", {"total_seconds": 120, "quick": False})
+    assert "Test CPU" in section and "2.0 minutes" in section and "| table |" in section
+    old = f"a\n{report.README_START}\nold\n{report.README_END}\nb"
+    assert (
+        report.update_readme(old, "new") == f"a\n{report.README_START}\nnew\n{report.README_END}\nb"
+    )
