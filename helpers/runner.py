@@ -1,7 +1,7 @@
 """Run the notebooks in order with papermill (``make run-all``), saving executed copies and HTML.
 
     python -m helpers.runner                   # full run: artifacts/ and outputs/
-    python -m helpers.runner --quick           # small parameters: a minute or two
+    python -m helpers.runner --quick           # small parameters, into artifacts/quick: ~1 minute
     python -m helpers.runner --only 03 05      # some notebooks (their inputs must exist)
     python -m helpers.runner -p EPOCHS 5       # a parameter for every notebook that declares it
 
@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small parameters (QUICK=1)")
     parser.add_argument("--only", nargs="+", help="notebook name prefixes, e.g. 03 05")
     parser.add_argument("--artifacts-dir", help="ARTIFACTS_DIR for every notebook")
-    parser.add_argument("--output-dir", default=str(DEFAULT_OUTPUT_DIR))
+    parser.add_argument(
+        "--output-dir", help="executed notebooks and HTML (default outputs/, quick: outputs/quick)"
+    )
     parser.add_argument("--no-html", action="store_true")
     parser.add_argument(
         "-p",
@@ -151,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import papermill
 
+    artifacts_dir, output_dir = args.artifacts_dir, args.output_dir or DEFAULT_OUTPUT_DIR
+    if args.quick:  # quick results go to their own folders and never overwrite a full run's
+        artifacts_dir = artifacts_dir or artifacts.resolve_artifacts_dir(None) / "quick"
+        output_dir = args.output_dir or DEFAULT_OUTPUT_DIR / "quick"
     try:
         run_notebooks(
             select(args.only),
-            artifacts_dir=args.artifacts_dir,
-            output_dir=args.output_dir,
+            artifacts_dir=artifacts_dir,
+            output_dir=output_dir,
             quick=args.quick,
             extra_parameters={name: _parse_value(value) for name, value in args.p},
             html=not args.no_html,

@@ -127,3 +127,16 @@ def test_readme_section_is_rebuilt_from_a_summary():
     assert (
         report.update_readme(old, "new") == f"a\n{report.README_START}\nnew\n{report.README_END}\nb"
     )
+
+
+def test_quick_runs_default_to_their_own_folders(monkeypatch, tmp_path):
+    from helpers import runner
+
+    calls = {}
+    monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path / "full"))
+    monkeypatch.setattr(runner, "run_notebooks", lambda names, **kw: calls.update(kw))
+    assert runner.main(["--quick", "--only", "01"]) == 0
+    assert calls["artifacts_dir"] == tmp_path / "full" / "quick"
+    assert calls["output_dir"] == runner.DEFAULT_OUTPUT_DIR / "quick"
+    assert runner.main(["--only", "01"]) == 0
+    assert calls["artifacts_dir"] is None and calls["output_dir"] == runner.DEFAULT_OUTPUT_DIR
