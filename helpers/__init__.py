@@ -5,8 +5,9 @@ first imported, so every notebook, test and script gets them from one place:
 
 * ``TF_USE_LEGACY_KERAS=1``: ``tf.keras`` resolves to ``tf_keras`` (Keras 2), the only Keras that
   ``tensorflow-model-optimization`` supports.
-* ``TF_CPP_MIN_LOG_LEVEL=2`` (unless already set): hides TensorFlow's start-up chatter so the
-  notebooks show results, not logs.
+* ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set): hides TensorFlow's C++ log lines (a failed
+  ``cuInit`` on machines without a GPU, graph-attribute notices) so the notebooks show results,
+  not logs. Python exceptions are unaffected; set the variable to 0 to see every C++ log line.
 """
 
 import os
@@ -19,6 +20,6 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         "(or any helpers module) before tensorflow."
     )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"

@@ -6,9 +6,11 @@ import os
 import platform
 import warnings
 from importlib import metadata
+from pathlib import Path
 
-from helpers import plots
+from helpers import artifacts, plots
 from helpers.model import seed_everything
+from helpers.params import check_int, check_optional_path
 
 PACKAGES = (
     "tensorflow",
@@ -66,15 +68,24 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
 
 
-def setup(seed: int) -> dict:
-    """Seed everything, make ops deterministic, set the plot style, print versions."""
+def setup(seed, data_dir, artifacts_dir) -> tuple[Path, dict]:
+    """The first thing every notebook runs, with its SEED, DATA_DIR and ARTIFACTS_DIR parameters.
+
+    Checks the parameters all notebooks share, resolves (and checks writable) the artifacts
+    folder, seeds everything with op determinism, sets the plot style, and prints versions.
+    Returns the artifacts folder and a description of the environment for the records.
+    """
+    check_int("SEED", seed, minimum=0)
+    check_optional_path("DATA_DIR", data_dir)
+    folder = artifacts.resolve_artifacts_dir(artifacts_dir)
     quiet_known_noise()
     seed_everything(seed)
     plots.use_style()
     info = environment_info()
     print(" | ".join(f"{name} {version}" for name, version in package_versions().items()))
     print(f"CPU: {info['cpu']} ({info['logical_cpus']} logical cores); seed {seed}")
-    return info
+    print(f"Artifacts folder: {folder}")
+    return folder, info
 
 
 def show_markdown(text: str) -> None:
