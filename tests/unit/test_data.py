@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import socket
 
 import numpy as np
@@ -136,3 +137,44 @@ def test_facts_are_json_ready(real_data_dir):
     facts = data.load_fashion_mnist(real_data_dir).facts()
     assert json.loads(json.dumps(facts))["test_class_counts"] == [1000] * 10
     assert len(facts["class_names"]) == 10
+
+
+@pytest.fixture
+def no_local_copies(tmp_path, monkeypatch):
+    """Pretend neither Debian's copy nor Keras' cache exists (the cache lives in tmp_path)."""
+    monkeypatch.delenv(data.DATA_DIR_ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr(data, "KERAS_CACHE_DIR", tmp_path / "keras-cache")
+    return tmp_path
+
+
+def test_keras_cache_is_used_after_the_system_copy(no_local_copies, real_data_dir):
+    shutil.copytree(real_data_dir, data.KERAS_CACHE_DIR)
+    directory, source = data.find_data_dir()
+    assert directory == data.KERAS_CACHE_DIR and source.startswith("Keras cache")
+
+
+def test_download_is_the_last_resort(no_local_copies, real_data_dir, monkeypatch):
+    import tf_keras
+
+    def fake_download():  # what Keras does: fill the cache folder
+        shutil.copytree(real_data_dir, data.KERAS_CACHE_DIR)
+
+    monkeypatch.setattr(tf_keras.datasets.fashion_mnist, "load_data", fake_download)
+    directory, source = data.find_data_dir()
+    assert directory == data.KERAS_CACHE_DIR and source.startswith("Keras download")
+    with pytest.raises(DatasetError, match="not found"):
+        shutil.rmtree(data.KERAS_CACHE_DIR)
+        data.find_data_dir(download=False)
+
+
+def test_failed_download_explains_the_offline_options(no_local_copies, monkeypatch):
+    import tf_keras
+
+    def offline():
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(tf_keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(DatasetError, match="could not download") as info:
+        data.find_data_dir()
+    assert "apt-get install dataset-fashion-mnist" in str(info.value)
