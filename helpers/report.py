@@ -140,8 +140,9 @@ def readme_results(summary: Mapping, table_markdown: str, run_log: Mapping | Non
         f"{by_name['int8']['change_pp']:+.2f} percentage points from the float model; on this "
         f"x86 CPU its throughput is {by_name['int8']['speedup_vs_float32']:.2f}× float32's "
         f"with XNNPACK and {by_name['int8'].get('speedup_vs_float32_builtin', float('nan')):.2f}× "
-        "with the interpreter's built-in kernels. Notebook 05 explains why, and why phones and "
-        "microcontrollers differ.",
+        "with the interpreter's built-in kernels: whether int8 is faster depends on the kernel "
+        "library as much as on the data type. Notebook 05 discusses why phones and "
+        "microcontrollers differ from this x86 machine.",
         "",
         "Regenerate with `make run-all && make readme-results`; your numbers will differ in the "
         "speed columns (they depend on the CPU); the others should match on the same stack "
