@@ -271,11 +271,9 @@ def ensure_data() -> str:
     Keras' download.
     """
     try:
-        directory, source = find_data_dir(download=False)
+        return find_data_dir(download=False)[1]
     except DatasetError:
         pass
-    else:
-        return source
     if os.environ.get(DATA_DIR_ENV_VAR):
         find_data_dir()  # an explicit folder that is wrong: raise its message
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
