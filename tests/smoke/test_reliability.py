@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import papermill
+import psutil
 import pytest
 
 from helpers import artifacts
@@ -147,7 +149,15 @@ def test_interrupted_run_leaves_nothing_half_written_and_the_next_run_recovers(
         assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline, "notebook 03 never started writing"
         time.sleep(0.05)
+    # Kill the runner *and* its kernel, as a crash or an out-of-memory kill would. The kernel
+    # runs in a session of its own, so killing the runner's process group alone would let it
+    # write on for a moment before it notices its parent is gone.
+    family = psutil.Process(process.pid).children(recursive=True)
     os.killpg(process.pid, signal.SIGKILL)
+    for child in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(family, timeout=30)
     process.wait(timeout=30)
     assert not (artifacts_dir / "ptq_metrics.json").exists(), "killed too late to test anything"
 
