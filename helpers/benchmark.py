@@ -3,8 +3,9 @@
 Two numbers, because they answer different questions:
 
 * **batch-1 latency** (median and p90 over many single-image calls, after a warm-up): what one
-  request costs. For a model this small most of it is the fixed cost of a call (Python to C++,
-  setting the input, dispatch), not arithmetic, so it understates what quantization changes.
+  request costs, including the fixed cost of a call (Python to C++, setting the input,
+  dispatch) that no quantization removes. How large that share is depends on the model and the
+  machine; notebook 05 compares it with the per-image time at a large batch.
 * **throughput** (images per second at a large batch): the arithmetic, where integer kernels can
   pay off.
 
@@ -55,8 +56,9 @@ def measure_latency(model: LiteRTModel, prepared: np.ndarray, runs: int, warmup:
 
 def measure_throughput(
     model: LiteRTModel, prepared: np.ndarray, batch_size: int, batches: int, repeats: int
-) -> float:
-    """Images per second over ``batches`` full batches; the best of ``repeats`` timed passes.
+) -> tuple[float, int]:
+    """Images per second over ``batches`` full batches (the best of ``repeats`` timed passes),
+    and the number of images in one pass.
 
     The best pass is the least disturbed by other work on the machine, which makes it the most
     repeatable estimate of what the kernels can do.
@@ -73,7 +75,7 @@ def measure_throughput(
         for chunk in chunks:
             model.run_prepared(chunk)
         best = max(best, usable * batch_size / (time.perf_counter() - start))
-    return best
+    return best, usable * batch_size
 
 
 def benchmark(
@@ -92,7 +94,7 @@ def benchmark(
     model = LiteRTModel(path, num_threads=threads, resolver=resolver)
     prepared = model.to_input(images)
     median, p90 = measure_latency(model, prepared, latency_runs, warmup_runs)
-    throughput = measure_throughput(
+    throughput, images_per_pass = measure_throughput(
         model, prepared, batch_size, throughput_batches, throughput_repeats
     )
     return SpeedResult(
@@ -104,6 +106,6 @@ def benchmark(
         latency_runs=latency_runs,
         warmup_runs=warmup_runs,
         batch_size=batch_size,
-        throughput_images=min(throughput_batches, len(prepared) // batch_size) * batch_size,
+        throughput_images=images_per_pass,
         throughput_repeats=throughput_repeats,
     )

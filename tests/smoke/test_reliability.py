@@ -18,7 +18,7 @@ import pytest
 
 from helpers import artifacts
 from helpers.evaluate import LiteRTModel
-from helpers.runner import NOTEBOOKS_DIR, run_notebooks
+from helpers.runner import NOTEBOOKS_DIR
 from tests.smoke.conftest import load, run_quick_chain
 
 pytestmark = pytest.mark.smoke
@@ -175,13 +175,12 @@ def test_interrupted_run_leaves_nothing_half_written_and_the_next_run_recovers(
         "03_post_training_quantization.ipynb",
     )
     # The next run recovers: leftovers are cleared and the chain completes.
-    run_notebooks(
-        ["03_post_training_quantization", "04_quantization_aware_training", "05_comparison"],
-        artifacts_dir=artifacts_dir,
-        output_dir=tmp_path / "out",
-        quick=True,
-        html=False,
-        progress_bar=False,
+    assert (
+        run_quick_chain(
+            tmp_path,
+            ["03_post_training_quantization", "04_quantization_aware_training", "05_comparison"],
+        )
+        == artifacts_dir
     )
     assert not [p for p in artifacts_dir.rglob(".*") if p.is_file()], "temporary files remain"
     summary = load(artifacts_dir, "summary.json")
