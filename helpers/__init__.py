@@ -5,9 +5,11 @@ first imported, so every notebook, test and script gets them from one place:
 
 * ``TF_USE_LEGACY_KERAS=1``: ``tf.keras`` resolves to ``tf_keras`` (Keras 2), the only Keras that
   ``tensorflow-model-optimization`` supports.
-* ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set): hides TensorFlow's C++ log lines (a failed
-  ``cuInit`` on machines without a GPU, graph-attribute notices) so the notebooks show results,
-  not logs. Python exceptions are unaffected; set the variable to 0 to see every C++ log line.
+* ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set): hides TensorFlow's C++ log lines.
+
+It then imports TensorFlow once with its native start-up lines filtered (a CUDA probe and a
+oneDNN notice that bypass ``TF_CPP_MIN_LOG_LEVEL``; see :mod:`helpers.quiet`). A notebook's
+first import is therefore ``import helpers``; ``import tensorflow`` can follow.
 """
 
 import os
@@ -22,4 +24,10 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-__version__ = "0.1.0"
+if "tensorflow" not in sys.modules:
+    from helpers.quiet import native_stderr_filtered
+
+    with native_stderr_filtered():
+        import tensorflow  # noqa: F401  (imported here, quietly, for everything that follows)
+
+__version__ = "0.2.0"

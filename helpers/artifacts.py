@@ -27,6 +27,7 @@ _TEMP_MARKER = ".tmp-"
 # Which notebook produces which file: used to tell the learner what to run when one is missing.
 PRODUCERS: dict[str, str] = {
     "dataset.json": "01_data.ipynb",
+    "test_labels.npy": "01_data.ipynb",
     "baseline.keras": "02_baseline_cnn.ipynb",
     "baseline_metrics.json": "02_baseline_cnn.ipynb",
     "float32.tflite": "03_post_training_quantization.ipynb",
@@ -34,11 +35,15 @@ PRODUCERS: dict[str, str] = {
     "float16.tflite": "03_post_training_quantization.ipynb",
     "int8.tflite": "03_post_training_quantization.ipynb",
     "int16x8.tflite": "03_post_training_quantization.ipynb",
+    "int8_selective.tflite": "03_post_training_quantization.ipynb",
     "ptq_metrics.json": "03_post_training_quantization.ipynb",
     "qat_int8.tflite": "04_quantization_aware_training.ipynb",
     "control_int8.tflite": "04_quantization_aware_training.ipynb",
+    "control_int8_per_tensor.tflite": "04_quantization_aware_training.ipynb",
     "qat_metrics.json": "04_quantization_aware_training.ipynb",
+    "comparison_metrics.json": "05_comparison.ipynb",
     "summary.json": "05_comparison.ipynb",
+    "below8_metrics.json": "07_below_8_bits.ipynb",
 }
 
 
@@ -140,6 +145,55 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+PREDICTIONS_DIR = "predictions"
+
+
+def write_array(target: str | os.PathLike, values) -> Path:
+    """Atomically write a NumPy array as ``.npy``."""
+    import numpy as np
+
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(values))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(target)
+
+
+def save_predictions(artifacts_dir: Path, name: str, predictions) -> str:
+    """Atomically store a model's predicted class per test image; return the relative path.
+
+    Paired statistics (McNemar, bootstrap) need every model's per-image predictions, so each
+    notebook keeps those of the models it evaluates next to its metrics.
+    """
+    import numpy as np
+
+    relative = f"{PREDICTIONS_DIR}/{name}.npy"
+    values = np.asarray(predictions)
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(
+            f"predictions must be a 1-D integer array, got {values.dtype} {values.shape}"
+        )
+    with atomic_path(Path(artifacts_dir) / relative) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, values.astype(np.int8))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return relative
+
+
+def load_array(artifacts_dir: Path, relative: str):
+    """Load an ``.npy`` artifact, naming the notebook to re-run when it is missing."""
+    import numpy as np
+
+    path = Path(artifacts_dir) / relative
+    if not path.is_file():
+        producer = PRODUCERS.get(Path(relative).name, "the notebook that records it")
+        raise MissingArtifactError(
+            f"{relative} is missing from {artifacts_dir}. Run notebooks/{producer} first "
+            "(or `make run-all`), with the same ARTIFACTS_DIR."
+        )
+    return np.load(path)
 
 
 def require(artifacts_dir: Path, name: str) -> Path:

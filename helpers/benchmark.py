@@ -1,111 +1,249 @@
-"""Latency and throughput of ``.tflite`` files in the LiteRT interpreter, on real test images.
+"""Speed of ``.tflite`` files in the LiteRT interpreter, measured so that the numbers hold still.
+
+A shared machine drifts: another process wakes up, the CPU clock changes, caches are flushed.
+Measuring one variant after the other lets a few hundred milliseconds of interference move a
+whole variant. So every variant is measured **interleaved**, round-robin over all files
+(A B C ... then B C ... A, the start rotating each round), for many rounds, and each timed pass
+runs long enough to be stable. Slow drifts then hit all variants alike, and each round gives a
+*paired* ratio to the reference (float32), measured seconds apart.
 
 Two numbers, because they answer different questions:
 
-* **batch-1 latency** (median and p90 over many single-image calls, after a warm-up): what one
-  request costs, including the fixed cost of a call (Python to C++, setting the input,
-  dispatch) that no quantization removes. How large that share is depends on the model and the
-  machine; notebook 05 compares it with the per-image time at a large batch.
-* **throughput** (images per second at a large batch): the arithmetic, where integer kernels can
-  pay off.
+* **batch-1 latency**: the median time of single-image calls (what one request costs, including
+  the fixed cost of a call from Python into the runtime);
+* **throughput**: images per second at a large batch (the arithmetic, where kernels matter).
 
-Inputs are converted to each model's input type *before* timing, so quantizing the images in
-NumPy is not counted against the int8 models.
+Reported per variant: the median over rounds and its interquartile range, and the median of the
+per-round ratios to the reference with a distribution-free 95% interval
+(:func:`helpers.stats.median_interval`). Inputs are converted to each model's input type before
+timing, so quantizing images in NumPy is not counted against the integer models.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from helpers.evaluate import LiteRTModel
+from helpers.stats import median_interval
+
+CONTROL_BAND = (0.9, 1.1)  # float16 / float32 must land here: same arithmetic after loading
 
 
-@dataclass(frozen=True)
-class SpeedResult:
-    latency_ms_batch1: float  # median
-    latency_ms_batch1_p90: float
-    throughput_ips: float  # images per second at `batch_size`
-    threads: int
-    resolver: str
-    latency_runs: int
-    warmup_runs: int
-    batch_size: int
-    throughput_images: int  # images per timed pass
-    throughput_repeats: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+@dataclass
+class _Contender:
+    name: str
+    batched: LiteRTModel  # one interpreter sized for `batch_size` ...
+    single: LiteRTModel  # ... and one for batch 1, so no resizing happens between passes
+    batches: list[np.ndarray]  # real test images, already in the model's input type
+    singles: np.ndarray  # the same images one by one: (N, 1, 28, 28, 1)
+    batches_per_pass: int = 1
+    calls_per_round: int = 1
+    throughput: list[float] = field(default_factory=list)  # images/s, one per round
+    latency: list[float] = field(default_factory=list)  # ms, median of one round's calls
+    latency_calls: list[float] = field(default_factory=list)  # ms, every timed call
 
 
-def measure_latency(model: LiteRTModel, prepared: np.ndarray, runs: int, warmup: int):
-    """Median and p90 milliseconds of single-image calls, cycling through real images."""
-    model.set_batch_size(1)
-    for i in range(warmup):
-        model.run_prepared(prepared[i % len(prepared)][None])
-    timings = np.empty(runs)
-    for i in range(runs):
-        image = prepared[i % len(prepared)][None]
-        start = time.perf_counter()
-        model.run_prepared(image)
-        timings[i] = time.perf_counter() - start
-    return float(np.median(timings) * 1e3), float(np.percentile(timings, 90) * 1e3)
+def _time_batches(contender: _Contender, count: int, start: int) -> float:
+    """Seconds for ``count`` consecutive batches, starting at batch ``start`` (cycling)."""
+    batches, run = contender.batches, contender.batched.invoke_tensor
+    begin = time.perf_counter()
+    for i in range(count):
+        run(batches[(start + i) % len(batches)])
+    return time.perf_counter() - begin
 
 
-def measure_throughput(
-    model: LiteRTModel, prepared: np.ndarray, batch_size: int, batches: int, repeats: int
-) -> tuple[float, int]:
-    """Images per second over ``batches`` full batches (the best of ``repeats`` timed passes),
-    and the number of images in one pass.
-
-    The best pass is the least disturbed by other work on the machine, which makes it the most
-    repeatable estimate of what the kernels can do.
-    """
-    usable = min(batches, len(prepared) // batch_size)
-    if usable < 1:
-        raise ValueError(f"need at least {batch_size} images for one batch, got {len(prepared)}")
-    model.set_batch_size(batch_size)
-    chunks = [prepared[i * batch_size : (i + 1) * batch_size] for i in range(usable)]
-    model.run_prepared(chunks[0])  # warm-up: first call allocates and packs weights
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for chunk in chunks:
-            model.run_prepared(chunk)
-        best = max(best, usable * batch_size / (time.perf_counter() - start))
-    return best, usable * batch_size
+def _time_single_calls(contender: _Contender, count: int, start: int) -> np.ndarray:
+    """Milliseconds of each of ``count`` single-image calls."""
+    singles, run = contender.singles, contender.single.invoke_tensor
+    timings = np.empty(count)
+    for i in range(count):
+        image = singles[(start + i) % len(singles)]
+        begin = time.perf_counter()
+        run(image)
+        timings[i] = time.perf_counter() - begin
+    return timings * 1e3
 
 
-def benchmark(
-    path,
+def _load(name: str, source, batch_size: int, images, threads: int, resolver: str) -> _Contender:
+    batched = LiteRTModel(source, num_threads=threads, resolver=resolver)
+    single = LiteRTModel(batched.content, num_threads=threads, resolver=resolver)
+    batched.set_batch_size(batch_size)
+    usable = len(images) // batch_size * batch_size
+    prepared = batched.to_input(images[:usable])
+    return _Contender(
+        name,
+        batched,
+        single,
+        list(prepared.reshape(-1, batch_size, *prepared.shape[1:])),
+        prepared[:, None],
+    )
+
+
+def measure_interleaved(
+    models: Mapping[str, str | os.PathLike | bytes],
     images: np.ndarray,
     *,
-    latency_runs: int = 500,
-    warmup_runs: int = 20,
+    reference: str = "float32",
     batch_size: int = 256,
-    throughput_batches: int = 10,
-    throughput_repeats: int = 3,
+    rounds: int = 12,
+    min_pass_seconds: float = 0.3,
+    latency_seconds: float = 0.05,
     threads: int = 1,
     resolver: str = "default",
-) -> SpeedResult:
-    """Latency and throughput of one ``.tflite`` file on ``images`` (float, preprocessed)."""
-    model = LiteRTModel(path, num_threads=threads, resolver=resolver)
-    prepared = model.to_input(images)
-    median, p90 = measure_latency(model, prepared, latency_runs, warmup_runs)
-    throughput, images_per_pass = measure_throughput(
-        model, prepared, batch_size, throughput_batches, throughput_repeats
+    measure_latency: bool = True,
+    progress: Callable[[str], None] | None = print,
+) -> dict:
+    """Interleaved throughput (and batch-1 latency) of several ``.tflite`` models on real images.
+
+    ``models`` maps names to ``.tflite`` paths or bytes; ``reference`` must be one of them.
+    ``images`` are preprocessed float images (at least ``batch_size``). Each round times every
+    model once, in an order that rotates from round to round. Returns a JSON-ready dict (see
+    :func:`summarise`).
+    """
+    if reference not in models:
+        raise ValueError(f"the reference {reference!r} is not among the models {list(models)}")
+    if rounds < 1 or batch_size < 1:
+        raise ValueError("rounds and batch_size must be >= 1")
+    if len(images) < batch_size:
+        raise ValueError(f"need at least {batch_size} images for one batch, got {len(images)}")
+    contenders = [
+        _load(name, source, batch_size, images, threads, resolver)
+        for name, source in models.items()
+    ]
+    # Warm up (the first calls allocate and pack weights), then size each pass to the time wanted.
+    for contender in contenders:
+        _time_batches(contender, 2, 0)
+        seconds = _time_batches(contender, 3, 0) / 3
+        contender.batches_per_pass = max(1, int(np.ceil(min_pass_seconds / seconds)))
+        if measure_latency:
+            _time_single_calls(contender, 20, 0)
+            per_call = float(np.median(_time_single_calls(contender, 50, 0))) / 1e3
+            contender.calls_per_round = max(20, int(latency_seconds / per_call))
+    started = time.perf_counter()
+    for round_index in range(rounds):
+        shift = round_index % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            count = contender.batches_per_pass
+            seconds = _time_batches(contender, count, round_index * count)
+            contender.throughput.append(count * batch_size / seconds)
+            if measure_latency:
+                calls = contender.calls_per_round
+                timings = _time_single_calls(contender, calls, round_index * calls)
+                contender.latency.append(float(np.median(timings)))
+                contender.latency_calls.extend(timings.tolist())
+        if progress and (round_index + 1) % max(1, rounds // 4) == 0:
+            progress(f"  round {round_index + 1}/{rounds} ({time.perf_counter() - started:.0f} s)")
+    return summarise(
+        {c.name: c.throughput for c in contenders},
+        {c.name: c.latency for c in contenders} if measure_latency else None,
+        reference=reference,
+        settings={
+            "batch_size": batch_size,
+            "rounds": rounds,
+            "min_pass_seconds": min_pass_seconds,
+            "latency_seconds": latency_seconds if measure_latency else None,
+            "threads": threads,
+            "resolver": resolver,
+            "reference": reference,
+            "images_per_pass": {c.name: c.batches_per_pass * batch_size for c in contenders},
+            "latency_calls_per_round": (
+                {c.name: c.calls_per_round for c in contenders} if measure_latency else None
+            ),
+        },
+        latency_p90={
+            c.name: float(np.percentile(c.latency_calls, 90)) for c in contenders if c.latency_calls
+        },
     )
-    return SpeedResult(
-        latency_ms_batch1=median,
-        latency_ms_batch1_p90=p90,
-        throughput_ips=throughput,
-        threads=threads,
-        resolver=resolver,
-        latency_runs=latency_runs,
-        warmup_runs=warmup_runs,
-        batch_size=batch_size,
-        throughput_images=images_per_pass,
-        throughput_repeats=throughput_repeats,
-    )
+
+
+def summarise(
+    throughput: Mapping[str, list[float]],
+    latency: Mapping[str, list[float]] | None,
+    *,
+    reference: str,
+    settings: dict | None = None,
+    latency_p90: Mapping[str, float] | None = None,
+) -> dict:
+    """Per-variant medians, spreads and paired ratios from per-round measurements.
+
+    ``throughput[name][r]`` (images/s) and ``latency[name][r]`` (ms) are round ``r``'s
+    measurements; ratios pair each variant with the reference *in the same round*.
+    """
+    rounds = {len(values) for values in throughput.values()}
+    if len(rounds) != 1:
+        raise ValueError("every variant needs one throughput value per round")
+    result = {"settings": settings or {"reference": reference}, "variants": {}}
+    for name, values in throughput.items():
+        values = np.asarray(values, dtype=float)
+        ratios = values / np.asarray(throughput[reference], dtype=float)
+        spread = median_interval(values)
+        ratio = median_interval(ratios)
+        record = {
+            "throughput_ips": spread["median"],
+            "throughput_ips_iqr": spread["iqr"],
+            "throughput_ratio": ratio["median"],
+            "throughput_ratio_ci": ratio["ci"],
+            "throughput_ratio_coverage": ratio["coverage"],
+            "throughput_rounds": values.tolist(),
+        }
+        if latency is not None:
+            lat = np.asarray(latency[name], dtype=float)
+            lat_spread = median_interval(lat)
+            lat_ratio = median_interval(lat / np.asarray(latency[reference], dtype=float))
+            record.update(
+                {
+                    "latency_ms_batch1": lat_spread["median"],
+                    "latency_ms_batch1_iqr": lat_spread["iqr"],
+                    "latency_ratio": lat_ratio["median"],
+                    "latency_ratio_ci": lat_ratio["ci"],
+                    "latency_rounds": lat.tolist(),
+                }
+            )
+            if latency_p90 and name in latency_p90:
+                record["latency_ms_batch1_p90"] = latency_p90[name]
+        result["variants"][name] = record
+    return result
+
+
+def ratio_between(study: Mapping, name: str, other: str) -> dict:
+    """Median ratio of ``name``'s throughput to ``other``'s, paired by round, with its interval."""
+    a = np.asarray(study["variants"][name]["throughput_rounds"], dtype=float)
+    b = np.asarray(study["variants"][other]["throughput_rounds"], dtype=float)
+    return median_interval(a / b)
+
+
+def speed_verdict(ci: tuple[float, float] | list[float]) -> str:
+    """'faster' / 'slower' only when the ratio's interval excludes 1.0; else 'tie'."""
+    low, high = ci
+    if low > 1:
+        return "faster"
+    if high < 1:
+        return "slower"
+    return "tie"
+
+
+def control_check(study: Mapping, name: str = "float16", reference: str = "float32") -> dict:
+    """The built-in control: two files with the same arithmetic must measure as a tie.
+
+    ``ok`` is False when the median ratio leaves :data:`CONTROL_BAND` or its interval excludes
+    1.0: then the machine was too noisy (or too unsteady) to rank variants this close.
+    """
+    record = study["variants"][name]
+    ratio, ci = record["throughput_ratio"], record["throughput_ratio_ci"]
+    in_band = CONTROL_BAND[0] <= ratio <= CONTROL_BAND[1]
+    tie = speed_verdict(ci) == "tie"
+    return {
+        "name": name,
+        "reference": reference,
+        "ratio": ratio,
+        "ci": list(ci),
+        "in_band": in_band,
+        "tie": tie,
+        "ok": in_band and tie,
+        "band": list(CONTROL_BAND),
+    }

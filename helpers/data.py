@@ -10,16 +10,15 @@ The loader looks for the four original ``.gz`` files in this order and says whic
 It reads the files itself instead of trusting ``keras.datasets``, so a truncated download or a
 wrong file is caught with a message that names the file and the fix.
 
-Run ``python -m helpers.data`` to make sure the data is present (``make data`` does).
+Run ``python -m helpers.data`` to check that the data is present and intact (``make data`` does,
+after installing Debian's offline copy when it can).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import struct
-import subprocess
 import sys
 import zlib
 from dataclasses import dataclass
@@ -261,53 +260,11 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0).reshape(-1, *INPUT_SHAPE)
 
 
-# --------------------------------------------------------------------------- make data
-
-
-def ensure_data() -> str:
-    """Make sure the dataset is on this machine; return the source that has it.
-
-    Present: nothing to do. Else, as root with apt-get: install Debian's offline copy. Else:
-    Keras' download.
-    """
-    try:
-        return find_data_dir(download=False)[1]
-    except DatasetError:
-        pass
-    if os.environ.get(DATA_DIR_ENV_VAR):
-        find_data_dir()  # an explicit folder that is wrong: raise its message
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("Installing Debian's dataset-fashion-mnist (offline copy of the original files) ...")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        result = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], check=False, env=env
-        )
-        if result.returncode == 0 and not missing_files(SYSTEM_DIR):
-            return f"Debian package dataset-fashion-mnist: {SYSTEM_DIR}"
-        print("apt-get could not install it; trying Keras' download instead.")
-    return find_data_dir()[1]
-
-
-def main() -> int:
-    try:
-        source = ensure_data()
-        directory, _ = find_data_dir(download=False)
-        for split in FILES:
-            load_split(directory, split)
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"Fashion-MNIST present and verified ({source}).")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# --------------------------------------------------------------------------- model-ready arrays
 
 
 @dataclass(frozen=True)
-class Prepared:
+class Preprocessed:
     """Model-ready arrays (float32, (N, 28, 28, 1)) plus the raw dataset they came from."""
 
     x_train: np.ndarray
@@ -317,7 +274,7 @@ class Prepared:
     raw: FashionMNIST
 
 
-def load_prepared(data_dir=None, train_limit: int | None = None) -> Prepared:
+def load_preprocessed(data_dir=None, train_limit: int | None = None) -> Preprocessed:
     """Load, verify and preprocess; ``train_limit`` keeps the first N training images.
 
     The test set is always complete: every accuracy in the tutorial is on all 10,000 images.
@@ -331,10 +288,28 @@ def load_prepared(data_dir=None, train_limit: int | None = None) -> Prepared:
                 "images. Fix: use None (all) or a smaller number."
             )
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
-    return Prepared(
+    return Preprocessed(
         preprocess(x_train),
         y_train.astype(np.int64),
         preprocess(raw.x_test),
         raw.y_test.astype(np.int64),
         raw,
     )
+
+
+def main() -> int:
+    """``python -m helpers.data``: find the dataset (downloading it with Keras as a last resort)
+    and verify all four files."""
+    try:
+        directory, source = find_data_dir()
+        for split in FILES:
+            load_split(directory, split)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Fashion-MNIST present and verified ({source}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

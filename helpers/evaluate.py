@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from helpers.affine import dequantize_values, quantize_values
 from helpers.data import NUM_CLASSES
 from helpers.errors import InvalidModelError
 
@@ -104,16 +105,14 @@ class LiteRTModel:
         scale, zero_point = self.input_quantization
         if scale == 0:
             raise InvalidModelError(f"{self.label} has an integer input without a scale")
-        limits = np.iinfo(self.input_dtype)
-        quantized = np.round(images / scale) + zero_point
-        return np.clip(quantized, limits.min, limits.max).astype(self.input_dtype)
+        return quantize_values(images, scale, zero_point, dtype=self.input_dtype)
 
     def from_output(self, raw: np.ndarray) -> np.ndarray:
         """The output tensor -> float scores (dequantized if integer output)."""
         if np.issubdtype(self.output_dtype, np.floating):
             return raw.astype(np.float32)
         scale, zero_point = self.output_quantization
-        return (raw.astype(np.float32) - zero_point) * scale
+        return dequantize_values(raw, scale, zero_point)
 
     def set_batch_size(self, batch_size: int) -> None:
         if batch_size != self._batch:
@@ -124,26 +123,26 @@ class LiteRTModel:
             self._output = self.interpreter.get_output_details()[0]
             self._batch = batch_size
 
-    def run_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """One call on an already-prepared input tensor of the current batch size (raw output)."""
+    def invoke_tensor(self, batch: np.ndarray) -> np.ndarray:
+        """One call on an input tensor already in the model's type and batch size (raw output)."""
         self.interpreter.set_tensor(self._input["index"], batch)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output["index"])
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Float scores for every image; the last partial batch is padded, then trimmed."""
-        prepared = self.to_input(images)
-        count = len(prepared)
+        tensor = self.to_input(images)
+        count = len(tensor)
         batch_size = max(1, min(batch_size, count))
         self.set_batch_size(batch_size)
         outputs = []
         for start in range(0, count, batch_size):
-            chunk = prepared[start : start + batch_size]
+            chunk = tensor[start : start + batch_size]
             real = len(chunk)
             if real < batch_size:
                 pad = np.repeat(chunk[-1:], batch_size - real, axis=0)
                 chunk = np.concatenate([chunk, pad])
-            outputs.append(self.from_output(self.run_prepared(chunk))[:real])
+            outputs.append(self.from_output(self.invoke_tensor(chunk))[:real])
         return np.concatenate(outputs)
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -178,31 +177,48 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def score_predictions(
-    predictions: np.ndarray, labels: np.ndarray, float_predictions: np.ndarray
-) -> dict:
-    """The record every variant gets: accuracy, agreement with the float model, flips."""
-    predictions = np.asarray(predictions)
-    flipped = predictions != np.asarray(float_predictions)
+def execution_plan(model: str | os.PathLike | bytes, resolver: str = "default") -> dict:
+    """Which operations a delegate (XNNPACK, by default) took, and which stay on the
+    interpreter's built-in kernels: ``{"delegated": [...], "builtin": [...]}`` op names.
+
+    The interpreter lists every original operation plus one ``DELEGATE`` node per delegated
+    subgraph; an operation is delegated when it lies between a ``DELEGATE`` node's inputs and its
+    outputs. Uses the interpreter's ``_get_ops_details`` (private, as TFLite's own
+    QuantizationDebugger does).
+    """
+    details = LiteRTModel(model, resolver=resolver).interpreter._get_ops_details()
+    operations = [op for op in details if op["op_name"] != "DELEGATE"]
+    producer = {int(t): op["index"] for op in operations for t in op["outputs"]}
+    delegated: set[int] = set()
+    for node in (op for op in details if op["op_name"] == "DELEGATE"):
+        boundary = {int(t) for t in node["inputs"]}
+        frontier = [int(t) for t in node["outputs"]]
+        while frontier:
+            tensor = frontier.pop()
+            index = producer.get(tensor)
+            if index is None or index in delegated or tensor in boundary:
+                continue
+            delegated.add(index)
+            frontier.extend(int(t) for t in details[index]["inputs"])
     return {
-        "test_accuracy": accuracy(predictions, labels),
-        "agreement_with_float": agreement(predictions, float_predictions),
-        "flipped_predictions": int(flipped.sum()),
-        "per_class_accuracy": per_class_accuracy(predictions, labels).tolist(),
+        "delegated": [op["op_name"] for op in operations if op["index"] in delegated],
+        "builtin": [op["op_name"] for op in operations if op["index"] not in delegated],
     }
 
 
 def evaluate_tflite(
-    path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, float_predictions: np.ndarray
+    model: str | os.PathLike | bytes, images: np.ndarray, labels: np.ndarray
 ) -> tuple[dict, np.ndarray]:
-    """Run one ``.tflite`` file on the test set; return its record and its predictions."""
-    model = LiteRTModel(path)
-    predictions = model.predict(images)
+    """Run one ``.tflite`` file (a path, or the model's bytes) on the test set; return its record
+    and its predictions."""
+    loaded = LiteRTModel(model)
+    predictions = loaded.predict(images)
     record = {
-        "path": str(path),
-        "size_bytes": Path(path).stat().st_size,
-        "input_dtype": model.input_dtype.name,
-        "output_dtype": model.output_dtype.name,
-        **score_predictions(predictions, labels, float_predictions),
+        "file": None if isinstance(model, (bytes, bytearray)) else Path(model).name,
+        "size_bytes": len(loaded.content),
+        "input_dtype": loaded.input_dtype.name,
+        "output_dtype": loaded.output_dtype.name,
+        "test_accuracy": accuracy(predictions, labels),
+        "per_class_accuracy": per_class_accuracy(predictions, labels).tolist(),
     }
     return record, predictions

@@ -78,6 +78,17 @@ def train(
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
+def validation_counts(examples: int, validation_split: float) -> tuple[int, int]:
+    """(training, validation) image counts exactly as ``tf_keras`` splits ``validation_split``.
+
+    Keras trains on the first ``int(examples * (1 - validation_split))`` images and validates on
+    the rest (``train_validation_split`` in tf_keras' ``engine/data_adapter.py``). Computing the
+    held-out count as ``int(examples * validation_split)`` instead is off by one for some values.
+    """
+    training = int(examples * (1.0 - validation_split))
+    return training, examples - training
+
+
 def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities from a Keras model, without a progress bar per batch."""
     return model.predict(x, batch_size=batch_size, verbose=0)
@@ -86,6 +97,25 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> 
 def load_keras_model(path) -> keras.Model:
     """Load a ``.keras`` model saved by :func:`helpers.artifacts.save_with`."""
     return keras.models.load_model(path)
+
+
+def saved_sizes(model: keras.Model, folder) -> dict[str, int]:
+    """Bytes of the ``.keras`` file of ``model`` as trained, and of an uncompiled copy.
+
+    The uncompiled copy has the same architecture and weights but no optimizer: the difference
+    is what the optimizer's state (Adam keeps two moment estimates per weight) costs on disk.
+    """
+    from pathlib import Path
+
+    bare = keras.models.clone_model(model)
+    bare.set_weights(model.get_weights())
+    sizes = {}
+    for label, candidate in (("with_optimizer", model), ("without_optimizer", bare)):
+        path = Path(folder) / f"size-check-{label}.keras"
+        candidate.save(path)
+        sizes[label] = path.stat().st_size
+        path.unlink()
+    return sizes
 
 
 def count_parameters(model: keras.Model) -> int:

@@ -1,16 +1,23 @@
-"""Checks for notebook parameters: wrong types and out-of-range values stop with a clear message.
+"""Notebook parameters: one spec per notebook, one call that checks them all.
 
 papermill passes parameters from the command line (``-p EPOCHS 10``) and YAML; a typo there
-should fail in the first cells with the parameter's name, not deep inside TensorFlow.
+should fail in the first cells with the parameter's name, not deep inside TensorFlow. Each
+notebook's parameters cell holds the defaults; :data:`SPECS` holds the rules; and the notebook's
+setup cell runs ``params = check_parameters("02_baseline_cnn", globals())``, which checks every
+parameter and returns the dict the notebook records with its results.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from helpers.errors import ParameterError
+
+# Paths depend on the machine, not on the experiment: checked, but not recorded.
+NOT_RECORDED = ("DATA_DIR", "ARTIFACTS_DIR")
 
 
 def _describe(value: Any) -> str:
@@ -24,79 +31,179 @@ def _fail(name: str, expected: str, value: Any) -> ParameterError:
     )
 
 
-def check_int(
-    name: str,
-    value: Any,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-    allow_none: bool = False,
-) -> int | None:
-    """Return ``value`` if it is an int in [minimum, maximum] (or None when allowed)."""
-    bounds = _bounds_text(minimum, maximum)
-    expected = f"an integer{bounds}" + (" or None" if allow_none else "")
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _fail(name, expected, value)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise _fail(name, expected, value)
-    return int(value)
-
-
-def check_float(
-    name: str,
-    value: Any,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    exclusive_minimum: bool = False,
-    exclusive_maximum: bool = False,
-) -> float:
-    """Return ``value`` as float if it is a real number within the given bounds."""
-    lo = "" if minimum is None else f"{'>' if exclusive_minimum else '>='} {minimum}"
-    hi = "" if maximum is None else f"{'<' if exclusive_maximum else '<='} {maximum}"
-    expected = "a number" + (f" {lo}" if lo else "") + (" and" if lo and hi else "")
-    expected += f" {hi}" if hi else ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(name, expected, value)
-    value = float(value)
-    too_low = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
-    too_high = maximum is not None and (value >= maximum if exclusive_maximum else value > maximum)
-    if too_low or too_high or value != value:  # value != value catches NaN
-        raise _fail(name, expected, value)
-    return value
-
-
-def check_int_list(
-    name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
-) -> list[int]:
-    """Return a non-empty list of ints, each within the bounds."""
-    expected = f"a non-empty list of integers{_bounds_text(minimum, maximum)}"
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-        raise _fail(name, expected, value)
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, numbers.Integral):
-            raise _fail(name, expected, value)
-        if (minimum is not None and item < minimum) or (maximum is not None and item > maximum):
-            raise _fail(name, expected, value)
-    return [int(item) for item in value]
-
-
-def check_optional_path(name: str, value: Any) -> str | None:
-    """Return ``value`` if it is None or a non-empty string."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(name, "a folder path (string) or None", value)
-    return value
-
-
-def _bounds_text(minimum: int | None, maximum: int | None) -> str:
-    if minimum is not None and maximum is not None:
+def _bounds_text(minimum, maximum, exclusive_minimum: bool = False) -> str:
+    low = f"{'>' if exclusive_minimum else '>='} {minimum}"
+    if minimum is not None and maximum is not None and not exclusive_minimum:
         return f" from {minimum} to {maximum}"
+    if minimum is not None and maximum is not None:
+        return f" {low} and <= {maximum}"
     if minimum is not None:
-        return f" >= {minimum}"
+        return f" {low}"
     if maximum is not None:
         return f" <= {maximum}"
     return ""
+
+
+@dataclass(frozen=True)
+class Int:
+    minimum: int | None = None
+    maximum: int | None = None
+    allow_none: bool = False
+
+    def check(self, name: str, value: Any) -> int | None:
+        expected = f"an integer{_bounds_text(self.minimum, self.maximum)}"
+        expected += " or None" if self.allow_none else ""
+        if value is None and self.allow_none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise _fail(name, expected, value)
+        if (self.minimum is not None and value < self.minimum) or (
+            self.maximum is not None and value > self.maximum
+        ):
+            raise _fail(name, expected, value)
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Float:
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+    def check(self, name: str, value: Any) -> float:
+        expected = "a number" + _bounds_text(self.minimum, self.maximum, self.exclusive_minimum)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise _fail(name, expected, value)
+        value = float(value)
+        too_low = self.minimum is not None and (
+            value <= self.minimum if self.exclusive_minimum else value < self.minimum
+        )
+        too_high = self.maximum is not None and value > self.maximum
+        if too_low or too_high or value != value:  # value != value catches NaN
+            raise _fail(name, expected, value)
+        return value
+
+
+@dataclass(frozen=True)
+class IntList:
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def check(self, name: str, value: Any) -> list[int]:
+        expected = f"a non-empty list of integers{_bounds_text(self.minimum, self.maximum)}"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+            raise _fail(name, expected, value)
+        item_rule = Int(self.minimum, self.maximum)
+        for item in value:
+            try:
+                item_rule.check(name, item)
+            except ParameterError:
+                raise _fail(name, expected, value) from None
+        return [int(item) for item in value]
+
+
+@dataclass(frozen=True)
+class OptionalPath:
+    def check(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(name, "a folder path (string) or None", value)
+        return value
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A rule across parameters: ``holds(values)`` must be true, else ``message``."""
+
+    holds: Callable[[Mapping[str, Any]], bool]
+    message: str
+
+
+COMMON = {"DATA_DIR": OptionalPath(), "ARTIFACTS_DIR": OptionalPath(), "SEED": Int(minimum=0)}
+TRAIN_IMAGES = 60_000
+
+SPECS: dict[str, dict[str, Any]] = {
+    "01_data": {**COMMON},
+    "02_baseline_cnn": {
+        **COMMON,
+        "EPOCHS": Int(minimum=1),
+        "BATCH_SIZE": Int(minimum=1),
+        "TRAIN_LIMIT": Int(minimum=10, maximum=TRAIN_IMAGES, allow_none=True),
+        "VALIDATION_SPLIT": Float(minimum=0, maximum=0.5),
+        "LEARNING_RATE": Float(minimum=0, maximum=1, exclusive_minimum=True),
+    },
+    "03_post_training_quantization": {
+        **COMMON,
+        "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
+        "CALIBRATION_STUDY": IntList(minimum=1, maximum=TRAIN_IMAGES),
+        "CALIBRATION_DRAWS": Int(minimum=1, maximum=50),
+        "DEBUG_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
+    },
+    "04_quantization_aware_training": {
+        **COMMON,
+        "QAT_EPOCHS": Int(minimum=1),
+        "BATCH_SIZE": Int(minimum=1),
+        "LEARNING_RATE": Float(minimum=0, maximum=1, exclusive_minimum=True),
+        "TRAIN_LIMIT": Int(minimum=10, maximum=TRAIN_IMAGES, allow_none=True),
+        "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
+    },
+    "05_comparison": {
+        **COMMON,
+        "ROUNDS": Int(minimum=1, maximum=1000),
+        "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
+        "LATENCY_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
+        "BATCH_SIZE": Int(minimum=1, maximum=10_000),
+        "NUM_THREADS": Int(minimum=1, maximum=256),
+        "GRID_IMAGES": Int(minimum=1, maximum=40),
+    },
+    "07_below_8_bits": {
+        **COMMON,
+        "CALIBRATION_IMAGES": Int(minimum=1, maximum=TRAIN_IMAGES),
+        "CALIBRATION_BATCHES": Int(minimum=1, maximum=9),
+        "VALIDATE_IMAGES": Int(minimum=1, maximum=10_000),
+        "ROUNDS": Int(minimum=1, maximum=1000),
+        "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
+        "LATENCY_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
+        "NUM_THREADS": Int(minimum=1, maximum=256),
+    },
+}
+
+REQUIREMENTS: dict[str, list[Requirement]] = {
+    "07_below_8_bits": [
+        Requirement(
+            lambda p: p["CALIBRATION_BATCHES"] <= p["CALIBRATION_IMAGES"],
+            "CALIBRATION_BATCHES cannot exceed CALIBRATION_IMAGES: every batch needs an image",
+        )
+    ],
+    "04_quantization_aware_training": [
+        Requirement(
+            lambda p: p["TRAIN_LIMIT"] is None or p["CALIBRATION_SAMPLES"] <= p["TRAIN_LIMIT"],
+            "CALIBRATION_SAMPLES cannot exceed TRAIN_LIMIT: calibration images are drawn from "
+            "the training images the notebook loads",
+        )
+    ],
+}
+
+
+def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every parameter of ``notebook`` found in ``namespace`` (a notebook's ``globals()``).
+
+    Returns the checked values to record with the results (paths left out). Raises
+    :class:`~helpers.errors.ParameterError` naming the first bad parameter.
+    """
+    if notebook not in SPECS:
+        raise KeyError(f"no parameter spec for {notebook!r}; have {', '.join(SPECS)}")
+    checked = {}
+    for name, rule in SPECS[notebook].items():
+        if name not in namespace:
+            raise ParameterError(
+                f"Parameter {name} is not defined. Run the notebook's parameters cell first."
+            )
+        checked[name] = rule.check(name, namespace[name])
+    for requirement in REQUIREMENTS.get(notebook, []):
+        if not requirement.holds(checked):
+            raise ParameterError(
+                f"{requirement.message}. Fix it in the parameters cell (or papermill's -p)."
+            )
+    return {name: value for name, value in checked.items() if name not in NOT_RECORDED}

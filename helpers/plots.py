@@ -160,37 +160,77 @@ def weight_quantization(
     return fig
 
 
-def layer_errors(table, top: int = 12) -> plt.Figure:
-    """Horizontal bars of rmse/scale per layer, the worst at the top."""
-    rows = table.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
-    labels = [f"{op} #{i}" for op, i in zip(rows["op_name"], rows.index, strict=True)]
+def layer_errors(table) -> plt.Figure:
+    """Horizontal bars of rmse/scale per quantized layer output, named by Keras layer."""
+    rows = table.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.4))
+    labels = [f"{layer} ({op})" for layer, op in zip(rows["layer"], rows["op_name"], strict=True)]
     ax.barh(labels, rows["rmse/scale"], color=QUANT_COLOR)
     ax.axvline(
         1 / np.sqrt(12),
         color="black",
         linestyle="--",
         linewidth=1,
-        label="pure rounding noise (1/√12 ≈ 0.29)",
+        label="uniform rounding noise (1/√12 ≈ 0.29)",
     )
-    ax.set_xlabel("RMSE of layer output / quantization step")
-    ax.set_title("Per-layer quantization error of the int8 model")
+    ax.set_xlabel("RMSE of the layer's int8 output against its float twin, in quantization steps")
+    ax.set_title("Per-layer error of the int8 model (each layer fed the same input)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def calibration_curve(
-    samples: Sequence[int], accuracies: Sequence[float], float_accuracy: float
-) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.plot(samples, np.asarray(accuracies) * 100, "o-", color=QUANT_COLOR, label="int8 TFLite")
-    ax.axhline(float_accuracy * 100, color=FLOAT_COLOR, linestyle="--", label="float32 TFLite")
-    ax.set_xscale("log")
-    ax.set_xlabel("calibration samples (log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("int8 accuracy against calibration set size")
-    ax.legend()
+def calibration_study(study, float_accuracy: float, used_samples: int) -> plt.Figure:
+    """Accuracy per calibration size (every draw, mean and range) and the ranges calibrated.
+
+    ``study`` has one row per draw: ``samples``, ``draw``, ``accuracy``, and one ``range <layer>``
+    column per calibrated activation.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    sizes = sorted(study["samples"].unique())
+    grouped = study.groupby("samples")["accuracy"]
+    means, lows, highs = grouped.mean(), grouped.min(), grouped.max()
+    left.scatter(
+        study["samples"],
+        study["accuracy"] * 100,
+        s=14,
+        color="gray",
+        alpha=0.6,
+        label="one random calibration set",
+    )
+    left.errorbar(
+        sizes,
+        means[sizes] * 100,
+        yerr=[(means[sizes] - lows[sizes]) * 100, (highs[sizes] - means[sizes]) * 100],
+        fmt="o-",
+        color=QUANT_COLOR,
+        capsize=4,
+        label="mean (bars: lowest to highest draw)",
+    )
+    left.axhline(float_accuracy * 100, color=FLOAT_COLOR, linestyle="--", label="float baseline")
+    left.axvline(
+        used_samples,
+        color="black",
+        linewidth=0.8,
+        linestyle=":",
+        label=f"size this notebook uses ({used_samples})",
+    )
+    left.set_xscale("log")
+    left.set_xlabel("calibration images (log scale)")
+    left.set_ylabel("int8 test accuracy (%)")
+    left.set_title("Accuracy against calibration set size")
+    left.legend(fontsize=8)
+    range_columns = [c for c in study.columns if c.startswith("range ")]
+    for column in range_columns:
+        per_size = study.groupby("samples")[column]
+        right.plot(sizes, per_size.mean()[sizes], "o-", label=column.removeprefix("range "))
+        right.fill_between(sizes, per_size.min()[sizes], per_size.max()[sizes], alpha=0.2)
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("calibration images (log scale)")
+    right.set_ylabel("calibrated range width (log)")
+    right.set_title("What calibration sets: each activation's range")
+    right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -198,54 +238,103 @@ def calibration_curve(
 # --------------------------------------------------------------------------- 05 comparison
 
 
-def size_vs_accuracy(rows: Sequence[Mapping]) -> plt.Figure:
-    """Each variant as a point: file size (KiB) against test accuracy."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for row in rows:
-        ax.scatter(row["size_bytes"] / 1024, row["test_accuracy"] * 100, s=60)
+def _side_labels(ax, points: Sequence[tuple[float, float]], texts: Sequence[str]) -> None:
+    """Label points in a column right of the axes, in the order of their heights, each joined to
+    its point by a thin line: labels never overlap, however crowded the points are."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0]))
+    for rank, i in enumerate(order):
         ax.annotate(
-            row["name"],
-            (row["size_bytes"] / 1024, row["test_accuracy"] * 100),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=9,
+            texts[i],
+            xy=points[i],
+            xycoords="data",
+            xytext=(1.03, (rank + 0.5) / len(order)),
+            textcoords="axes fraction",
+            fontsize=8,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.6},
         )
-    ax.set_xlabel("file size (KiB)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Size against accuracy (LiteRT, full test set)")
-    fig.tight_layout()
+
+
+OFF_SCALE_PP = -5.0  # points further below the baseline are drawn at the bottom edge
+
+
+def size_vs_accuracy(rows: Sequence[Mapping], title: str = "Size against accuracy") -> plt.Figure:
+    """Each ``.tflite`` file: size (KiB, log) against its accuracy change from the float
+    baseline, with the paired 95% interval as error bar. Controls are hollow markers; a file that
+    collapsed (below ``OFF_SCALE_PP``) is a triangle on the bottom edge, its value in its label,
+    so that it does not squash every other difference to a flat line."""
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(10, 0.25 * len(rows) + 3.5))
+    on_scale = [r["change_pp"] for r in rows if r["change_pp"] >= OFF_SCALE_PP]
+    spread = max(1.0, max(abs(v) for v in on_scale) * 1.4) if on_scale else 1.0
+    bottom = max(-spread, OFF_SCALE_PP)
+    points, texts = [], []
+    for row in rows:
+        x, y = row["size_bytes"] / 1024, row["change_pp"]
+        label = f"{row['name']} (control)" if row.get("role") == "control" else row["name"]
+        color = FLOAT_COLOR if row["name"] == "float32" else QUANT_COLOR
+        if y < bottom:
+            ax.plot(x, bottom, marker="v", color=WRONG_COLOR, markersize=9, clip_on=False)
+            points.append((x, bottom))
+            texts.append(f"{label} ({y:+.1f} pp, off scale)")
+            continue
+        low, high = row["delta_vs_baseline_ci95_pp"]
+        control = row.get("role") == "control"
+        ax.errorbar(
+            x,
+            y,
+            yerr=[[y - low], [high - y]],
+            fmt="o",
+            capsize=3,
+            color=color,
+            markerfacecolor="white" if control else None,
+            markersize=7,
+        )
+        points.append((x, y))
+        texts.append(label)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v in (30, 50, 200) else ""))
+    ax.set_xlabel("file size (KiB, log scale)")
+    ax.set_ylabel("accuracy − float baseline (percentage points)")
+    ax.set_title(f"{title}\n(bars: paired 95% interval; a bar crossing 0 is a tie)")
+    ax.set_ylim(bottom, spread)
+    _side_labels(ax, points, texts)
+    fig.subplots_adjust(right=0.72)
     return fig
 
 
-def speed_bars(rows: Sequence[Mapping], threads: int) -> plt.Figure:
-    names = [row["name"] for row in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    latency = [row["latency_ms_batch1"] for row in rows]
-    p90 = [row["latency_ms_batch1_p90"] for row in rows]
-    axes[0].bar(names, latency, color=FLOAT_COLOR, label="median")
-    axes[0].scatter(names, p90, color="black", marker="_", s=300, label="p90", zorder=3)
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("ms per image (log)")
-    axes[0].set_title(f"Batch-1 latency ({threads} thread)")
-    axes[0].legend()
-    axes[1].bar(
-        names, [row["throughput_ips"] for row in rows], color=QUANT_COLOR, label="default (XNNPACK)"
-    )
-    if all("throughput_ips_builtin" in row for row in rows):
-        axes[1].scatter(
-            names,
-            [row["throughput_ips_builtin"] for row in rows],
-            color="black",
-            marker="D",
-            label="built-in kernels",
-            zorder=3,
+def speed_ratios(rows: Sequence[Mapping], threads: int, batch_size: int) -> plt.Figure:
+    """Throughput and batch-1 latency as multiples of float32's, with 95% intervals."""
+    rows = [r for r in rows if r.get("throughput_ratio") is not None]
+    names = [r["name"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.8), sharey=True)
+    positions = np.arange(len(rows))
+    for ax, key, label in (
+        (axes[0], "throughput", f"throughput at batch {batch_size} (× float32)"),
+        (axes[1], "latency", "batch-1 latency (× float32; lower is faster)"),
+    ):
+        values = np.array([r[f"{key}_ratio"] for r in rows])
+        cis = np.array([r[f"{key}_ratio_ci"] for r in rows])
+        ax.barh(positions, values, color=QUANT_COLOR, alpha=0.8)
+        ax.errorbar(
+            values,
+            positions,
+            xerr=[values - cis[:, 0], cis[:, 1] - values],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
         )
-    axes[1].set_yscale("log")
-    axes[1].set_ylabel("images per second (log)")
-    axes[1].set_title(f"Throughput at batch 256 ({threads} thread)")
-    axes[1].legend(fontsize=8, loc="lower left")
-    for ax in axes:
-        ax.tick_params(axis="x", rotation=30)
+        ax.axvline(1, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(label + ", log scale")
+    axes[0].set_yticks(positions, names)
+    axes[0].invert_yaxis()
+    fig.suptitle(
+        f"Speed in LiteRT, {threads} thread, medians of interleaved rounds (bars: 95% interval)"
+    )
     fig.tight_layout()
     return fig
 
@@ -260,7 +349,7 @@ def confusion_pair(float_matrix: np.ndarray, quant_matrix: np.ndarray, name: str
     limit = max(1, int(np.abs(diff).max()))
     image = axes[1].imshow(diff, cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.colorbar(image, ax=axes[1], fraction=0.046)
-    axes[1].set_title(f"{name} minus float (counts)")
+    axes[1].set_title(f"{name} minus float baseline (counts)")
     for ax, matrix in ((axes[0], quant_matrix), (axes[1], diff)):
         ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES, fontsize=8)
@@ -280,10 +369,11 @@ def prediction_grid(
     predictions: Mapping[str, np.ndarray],
     title: str,
 ) -> plt.Figure:
-    """One row per model over the *same* images; titles 'predicted (true)', green when right."""
+    """One row per model over the *same* images. Each title: ✓ or ✗, the model's prediction,
+    and the true class; green/red as well, so colour is never the only cue."""
     count = len(images)
     fig, axes = plt.subplots(
-        len(predictions), count, figsize=(count * 1.35, len(predictions) * 1.7), squeeze=False
+        len(predictions), count, figsize=(count * 1.35, len(predictions) * 1.8), squeeze=False
     )
     for row, (model_name, predicted) in zip(axes, predictions.items(), strict=True):
         for ax, image, label, guess in zip(row, images, labels, predicted, strict=True):
@@ -291,9 +381,33 @@ def prediction_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
-            color = CORRECT_COLOR if guess == label else WRONG_COLOR
-            ax.set_title(f"{CLASS_NAMES[guess]}\n({CLASS_NAMES[label]})", fontsize=7, color=color)
+            right = guess == label
+            ax.set_title(
+                f"{'✓' if right else '✗'} {CLASS_NAMES[guess]}\n(true: {CLASS_NAMES[label]})",
+                fontsize=7,
+                color=CORRECT_COLOR if right else WRONG_COLOR,
+            )
         row[0].set_ylabel(model_name, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- 07 below 8 bits
+
+
+def quantization_levels(weights: np.ndarray, schemes: Mapping[str, np.ndarray]) -> plt.Figure:
+    """One channel's float weights, and where each quantization scheme puts them."""
+    fig, axes = plt.subplots(len(schemes), 1, figsize=(10, 1.6 * len(schemes) + 0.6), sharex=True)
+    bins = np.linspace(weights.min(), weights.max(), 120)
+    for ax, (name, values) in zip(np.atleast_1d(axes), schemes.items(), strict=True):
+        ax.hist(weights, bins=bins, color=FLOAT_COLOR, alpha=0.35, label="float weights")
+        levels, counts = np.unique(values, return_counts=True)
+        ax.vlines(levels, 0, counts, color=QUANT_COLOR, linewidth=2, label="weights per level")
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_yscale("log")
+    np.atleast_1d(axes)[0].legend(fontsize=8, loc="upper left")
+    np.atleast_1d(axes)[-1].set_xlabel("weight value (one output channel of the dense layer)")
+    fig.suptitle("Fewer bits, fewer levels: where each scheme puts the same weights")
     fig.tight_layout()
     return fig

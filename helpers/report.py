@@ -1,189 +1,342 @@
-"""The comparison table, ``summary.json`` / ``summary.md``, and the computed recommendation."""
+"""Tables and computed sentences: every verdict follows a paired test, never a bare difference.
+
+* :func:`markdown_table` / :func:`summary_markdown`: the comparison table (``summary.md``, README);
+* :func:`recommend`: which variant to pick for size, accuracy and speed, and why;
+* :func:`accuracy_sentence`, :func:`speed_sentence`, :func:`recommendation_text`: the sentences
+  the notebooks show, built from the statistics (a tie is called a tie).
+"""
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-# Columns of the comparison table: (key in a row, heading, format)
-TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("name", "variant", "{}"),
-    ("size_bytes", "size (bytes)", "{:,}"),
-    ("gzip_size_bytes", "gzip (bytes)", "{:,}"),
-    ("ratio_to_float32", "× float32 size", "{:.3f}"),
-    ("test_accuracy", "test accuracy", "{:.2%}"),
-    ("change_pp", "Δ vs float (pp)", "{:+.2f}"),
-    ("agreement_with_float", "agreement", "{:.2%}"),
-    ("flipped_predictions", "flipped", "{:,}"),
-    ("latency_ms_batch1", "batch-1 ms (median)", "{:.4f}"),
-    ("throughput_ips", "images/s @256", "{:,.0f}"),
-    ("speedup_vs_float32", "throughput × float32", "{:.2f}"),
+from helpers.benchmark import ratio_between, speed_verdict
+
+
+def _interval(values, fmt: str) -> str:
+    low, high = values
+    return f"{fmt.format(low)} to {fmt.format(high)}"
+
+
+def _pp_with_ci(row: Mapping) -> str | None:
+    if row.get("delta_vs_parent_pp") is None:
+        return None
+    low, high = row["delta_vs_parent_ci95_pp"]
+    return f"{row['delta_vs_parent_pp']:+.2f} ({low:+.2f}, {high:+.2f})"
+
+
+def _throughput(row: Mapping) -> str | None:
+    if row.get("throughput_ips") is None:
+        return None
+    q1, q3 = row["throughput_ips_iqr"]
+    return f"{row['throughput_ips']:,.0f} ({q1:,.0f}–{q3:,.0f})"
+
+
+def _ratio_with_ci(row: Mapping) -> str | None:
+    if row.get("throughput_ratio") is None:
+        return None
+    low, high = row["throughput_ratio_ci"]
+    return f"{row['throughput_ratio']:.2f} ({low:.2f}–{high:.2f})"
+
+
+def _name(row: Mapping) -> str:
+    return (
+        row["name"] if row.get("role", "variant") == "variant" else f"{row['name']} ({row['role']})"
+    )
+
+
+# (heading, function of a row returning text or None for "–")
+TABLE_COLUMNS: tuple[tuple[str, Callable[[Mapping], str | None]], ...] = (
+    ("variant", _name),
+    ("float parent", lambda r: r.get("parent")),
+    ("size (bytes)", lambda r: f"{r['size_bytes']:,}"),
+    ("gzip (bytes)", lambda r: f"{r['gzip_size_bytes']:,}" if "gzip_size_bytes" in r else None),
+    ("× float32 size", lambda r: f"{r['ratio_to_float32']:.3f}"),
+    ("test accuracy", lambda r: f"{r['test_accuracy']:.2%}"),
+    ("Δ vs parent, pp (95% CI)", _pp_with_ci),
+    (
+        "McNemar p vs parent",
+        lambda r: None if r.get("p_value_vs_parent") is None else f"{r['p_value_vs_parent']:.2g}",
+    ),
+    (
+        "agreement with parent",
+        lambda r: (
+            None if r.get("agreement_with_parent") is None else f"{r['agreement_with_parent']:.2%}"
+        ),
+    ),
+    ("agreement with baseline", lambda r: f"{r['agreement_with_float']:.2%}"),
+    (
+        "batch-1 µs (median)",
+        lambda r: (
+            None if r.get("latency_ms_batch1") is None else f"{r['latency_ms_batch1'] * 1000:.1f}"
+        ),
+    ),
+    ("images/s (median, IQR)", _throughput),
+    ("× float32 throughput (95% CI)", _ratio_with_ci),
 )
-
-ACCURACY_TOLERANCE_PP = 0.3  # "no real loss": within this many points of float32 TFLite
-
-
-def gzip_size(content: bytes) -> int:
-    """Size after gzip -9: what a download or an app bundle would carry."""
-    return len(gzip.compress(content, compresslevel=9, mtime=0))
-
-
-def variant_row(
-    name: str,
-    record: Mapping,
-    speed: Mapping | None,
-    content: bytes,
-    float32_size: int,
-    float_accuracy: float,
-    float32_throughput: float | None,
-) -> dict:
-    """One row of the table from an evaluation record, a speed result and the file's bytes."""
-    row = {
-        "name": name,
-        "path": record["path"],
-        "size_bytes": int(record["size_bytes"]),
-        "gzip_size_bytes": gzip_size(content),
-        "ratio_to_float32": record["size_bytes"] / float32_size,
-        "test_accuracy": float(record["test_accuracy"]),
-        "change_pp": (record["test_accuracy"] - float_accuracy) * 100,
-        "agreement_with_float": float(record["agreement_with_float"]),
-        "flipped_predictions": int(record["flipped_predictions"]),
-        "input_dtype": record["input_dtype"],
-        "output_dtype": record.get("output_dtype"),
-        "per_class_accuracy": list(record["per_class_accuracy"]),
-    }
-    if speed is not None:
-        row.update(
-            {
-                "latency_ms_batch1": speed["latency_ms_batch1"],
-                "latency_ms_batch1_p90": speed["latency_ms_batch1_p90"],
-                "throughput_ips": speed["throughput_ips"],
-                "speedup_vs_float32": (
-                    speed["throughput_ips"] / float32_throughput if float32_throughput else None
-                ),
-            }
-        )
-    return row
 
 
 def markdown_table(rows: Sequence[Mapping]) -> str:
     """A GitHub-flavoured markdown table; missing values are shown as '–'."""
     lines = [
-        "| " + " | ".join(heading for _, heading, _ in TABLE_COLUMNS) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
+        "| " + " | ".join(heading for heading, _ in TABLE_COLUMNS) + " |",
+        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
     ]
     for row in rows:
         cells = []
-        for key, _, fmt in TABLE_COLUMNS:
-            value = row.get(key)
-            missing = value is None or (isinstance(value, float) and np.isnan(value))
-            cells.append("–" if missing else fmt.format(value))
+        for _, cell in TABLE_COLUMNS:
+            try:
+                value = cell(row)
+            except (KeyError, TypeError):
+                value = None
+            cells.append("–" if value is None else value)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def recommend(variants: Sequence[Mapping], reference_accuracy: float) -> dict[str, str]:
-    """Pick a variant for size, for accuracy and for speed, from the measured rows.
+TABLE_LEGEND = (
+    "*Float parent*: the float model the file was made from (PTQ files: the baseline "
+    "`keras_float`; QAT: the QAT Keras model; the control's files: the control's float model). "
+    "*Δ vs parent*: accuracy difference with a paired bootstrap 95% interval; an interval that "
+    "contains 0 is a tie. *McNemar p*: exact test on the images where the two disagree in "
+    "correctness. *Agreement*: share of test images with the same predicted class. Speed: "
+    "medians over interleaved rounds; *× float32 throughput* is the median of per-round ratios "
+    "to float32 with a distribution-free 95% interval (1.00 inside the interval: no measurable "
+    "difference)."
+)
 
-    * size: the smallest file whose accuracy is within ACCURACY_TOLERANCE_PP of float32 TFLite;
-    * accuracy: the highest test accuracy (smaller file on a tie);
-    * speed: the highest batch-256 throughput among those within the tolerance.
+
+def summary_markdown(summary: Mapping) -> str:
+    env = summary["environment"]
+    return (
+        f"# Quantization results\n\nBaseline {summary['baseline_fingerprint']}; {env['cpu']} "
+        f"({env['logical_cpus']} logical cores).\n\n{markdown_table(summary['variants'])}\n\n"
+        f"{TABLE_LEGEND}\n"
+    )
+
+
+# --------------------------------------------------------------------------- sentences
+
+
+def accuracy_sentence(row: Mapping, versus: str = "parent") -> str:
+    """How a row's accuracy compares with its parent (or the baseline), as the test says."""
+    if versus == "parent":
+        delta, ci = row["delta_vs_parent_pp"], row["delta_vs_parent_ci95_pp"]
+        p, verdict, other = row["p_value_vs_parent"], row["verdict_vs_parent"], row["parent"]
+    else:
+        delta, ci = row["change_pp"], row["delta_vs_baseline_ci95_pp"]
+        p, verdict, other = row["p_value_vs_baseline"], row["verdict_vs_baseline"], "keras_float"
+    numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar p = {p:.2g}"
+    if verdict == "tie":
+        return f"`{row['name']}` ties with `{other}` ({numbers})"
+    word = "beats" if verdict == "better" else "loses to"
+    return f"`{row['name']}` {word} `{other}` ({numbers})"
+
+
+def speed_sentence(row: Mapping, reference: str = "float32") -> str:
+    """Throughput against float32: 'faster' or 'slower' only when the interval excludes 1."""
+    ratio, ci = row["throughput_ratio"], row["throughput_ratio_ci"]
+    verdict = speed_verdict(ci)
+    numbers = f"{ratio:.2f}× {reference}'s throughput, 95% interval {_interval(ci, '{:.2f}')}"
+    if verdict == "tie":
+        return f"`{row['name']}` is not measurably faster or slower than {reference} ({numbers})"
+    return f"`{row['name']}` is {verdict} than {reference} ({numbers})"
+
+
+# --------------------------------------------------------------------------- recommendation
+
+
+def recommend(
+    rows: Sequence[Mapping],
+    studies: Mapping[str, Mapping | None],
+    compare: Callable[[str, str], Mapping] | None = None,
+) -> dict:
+    """Pick a variant for size, for accuracy and for speed, following the paired tests.
+
+    Candidates are shippable ``.tflite`` variants (not references or controls).
+
+    * size: the smallest file that is not measurably worse than the float baseline;
+    * accuracy: the most accurate file, with the files statistically tied with it
+      (``compare(a, b)`` returns the paired comparison of a with b);
+    * speed: the highest median throughput ratio among files not measurably worse than the
+      baseline, with its verdict against float32 and the files tied with it (ratios paired by
+      round, when both were timed in the same notebook).
     """
-    within = [
-        v
-        for v in variants
-        if (v["test_accuracy"] - reference_accuracy) * 100 >= -ACCURACY_TOLERANCE_PP
+    candidates = [
+        r for r in rows if r.get("role", "variant") == "variant" and r["kind"] == "tflite"
     ]
-    pool = within or list(variants)
+    if not candidates:
+        raise ValueError("no shippable variant to recommend")
+    not_worse = [r for r in candidates if r["verdict_vs_baseline"] != "worse"] or candidates
+    smallest = min(not_worse, key=lambda r: r["size_bytes"])
+    best = max(candidates, key=lambda r: (r["test_accuracy"], -r["size_bytes"]))
+    tied = []
+    if compare is not None:
+        tied = [
+            r["name"]
+            for r in candidates
+            if r is not best and compare(r["name"], best["name"])["verdict"] == "tie"
+        ]
+    choice = {
+        "size": {"name": smallest["name"], "rule": "smallest not measurably worse than baseline"},
+        "accuracy": {"name": best["name"], "tied_with": tied},
+    }
+    timed = [r for r in not_worse if r.get("throughput_ratio") is not None]
+    if timed:
+        fastest = max(timed, key=lambda r: r["throughput_ratio"])
+        study = studies.get(fastest.get("speed_measured_in"))
+        tied_speed = []
+        for other in timed:
+            if other is fastest or other.get("speed_measured_in") != fastest.get(
+                "speed_measured_in"
+            ):
+                continue
+            if (
+                study
+                and speed_verdict(ratio_between(study, fastest["name"], other["name"])["ci"])
+                == "tie"
+            ):
+                tied_speed.append(other["name"])
+        choice["speed"] = {
+            "name": fastest["name"],
+            "verdict_vs_float32": speed_verdict(fastest["throughput_ratio_ci"]),
+            "tied_with": tied_speed,
+        }
+    return choice
+
+
+def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
+    by_name = {r["name"]: r for r in rows}
+    size = by_name[choice["size"]["name"]]
+    parts = [
+        f"**For size:** `{size['name']}`, {size['size_bytes']:,} bytes "
+        f"({size['ratio_to_float32']:.0%} of float32), the smallest file not measurably worse "
+        f"than the float baseline: {accuracy_sentence(size, 'baseline')}."
+    ]
+    best = by_name[choice["accuracy"]["name"]]
+    tied = choice["accuracy"]["tied_with"]
+    text = f"**For accuracy:** `{best['name']}` scores highest ({best['test_accuracy']:.2%})"
+    if tied:
+        text += (
+            ", but it is statistically tied with "
+            + ", ".join(f"`{name}`" for name in tied)
+            + ": on these 10,000 images they cannot be ranked"
+        )
+    if best.get("parent") and best.get("verdict_vs_parent"):
+        text += f". Against its own float parent: {accuracy_sentence(best)}"
+        if best["verdict_vs_parent"] == "tie" and best["verdict_vs_baseline"] == "better":
+            text += (
+                "; so its lead over the baseline comes from its parent's extra training, not "
+                "from quantization"
+            )
+    parts.append(text + ".")
+    if "speed" in choice:
+        fast = by_name[choice["speed"]["name"]]
+        text = f"**For speed on this CPU:** {speed_sentence(fast)}"
+        if choice["speed"]["tied_with"]:
+            text += "; tied with " + ", ".join(f"`{n}`" for n in choice["speed"]["tied_with"])
+        parts.append(text + ".")
+    return "\n\n".join(parts)
+
+
+def fmt_p(p: float) -> str:
+    return f"{p:.2g}" if np.isfinite(p) else "–"
+
+
+# --------------------------------------------------------------------------- notebook tables
+
+
+def comparison_sentence(comparison, name: str, other: str) -> str:
+    """'`a` ties with `b` (+0.01 pp, 95% interval ..., McNemar p = ...)' from a paired comparison."""
+    c = comparison if isinstance(comparison, Mapping) else comparison.as_dict()
+    row = {
+        "name": name,
+        "parent": other,
+        "delta_vs_parent_pp": c["delta_pp"],
+        "delta_vs_parent_ci95_pp": c["ci95_pp"],
+        "p_value_vs_parent": c["p_value"],
+        "verdict_vs_parent": c["verdict"],
+    }
+    return accuracy_sentence(row)
+
+
+def comparison_frame(comparisons: Mapping, parent: str):
+    """A table of paired comparisons, one row per model, all against ``parent``."""
+    import pandas as pd
+
+    rows = []
+    for name, comparison in comparisons.items():
+        c = comparison if isinstance(comparison, Mapping) else comparison.as_dict()
+        low, high = c["ci95_pp"]
+        rows.append(
+            {
+                "variant": name,
+                "test accuracy": c["accuracy"],
+                f"Δ vs {parent} (pp)": round(c["delta_pp"], 2),
+                "95% interval (pp)": f"{low:+.2f} to {high:+.2f}",
+                "McNemar p": float(f"{c['p_value']:.3g}"),
+                f"agreement with {parent}": round(c["agreement"], 4),
+                "flipped predictions": c["flips"],
+                "verdict": c["verdict"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def calibration_finding(study) -> dict:
+    """From a calibration study (rows: samples, draw, accuracy): from which size on does the
+    calibration set size stop mattering?
+
+    Two sizes are 'not measurably different' when the ranges of their draws' accuracies overlap:
+    the difference between them is then no larger than the luck of the draw. The answer is the
+    smallest size from which every larger size overlaps the largest size tried.
+    """
+    grouped = study.groupby("samples")["accuracy"]
+    lows, highs, means = grouped.min(), grouped.max(), grouped.mean()
+    sizes = sorted(lows.index)
+    largest = sizes[-1]
+
+    def overlaps(size: int) -> bool:
+        return lows[size] <= highs[largest] and lows[largest] <= highs[size]
+
+    threshold = largest
+    for size in reversed(sizes):
+        if not overlaps(size):
+            break
+        threshold = size
+    draws = int(study.groupby("samples").size().min())
+    band = f"{lows[largest]:.2%}–{highs[largest]:.2%}"
+    if threshold == sizes[0]:
+        text = (
+            f"In the calibration study ({draws} random sets per size), every size from "
+            f"{sizes[0]} to {largest} images gave accuracies overlapping those of {largest} "
+            f"images ({band}): no measurable difference at any size tried."
+        )
+    else:
+        below = [s for s in sizes if s < threshold]
+        text = (
+            f"In the calibration study ({draws} random sets per size), from {threshold} images "
+            f"on the accuracies overlap those of {largest} images ({band}): no measurable "
+            f"difference above {below[-1]} images. Below that, calibration matters: with "
+            f"{sizes[0]} image(s) the mean accuracy is {means[sizes[0]]:.2%} "
+            f"(draws {lows[sizes[0]]:.2%}–{highs[sizes[0]]:.2%})."
+        )
     return {
-        "size": min(pool, key=lambda v: v["size_bytes"])["name"],
-        "accuracy": max(variants, key=lambda v: (v["test_accuracy"], -v["size_bytes"]))["name"],
-        "speed": max(pool, key=lambda v: v.get("throughput_ips") or 0)["name"],
+        "threshold_samples": int(threshold),
+        "largest_samples": int(largest),
+        "draws": draws,
+        "text": text,
     }
 
 
-# --------------------------------------------------------------------------- README results
-
-README_START = "<!-- results:start (written by `make readme-results`; do not edit by hand) -->"
-README_END = "<!-- results:end -->"
-README_FIGURE = "docs/size_vs_accuracy.png"
-
-
-def readme_results(summary: Mapping, table_markdown: str, run_log: Mapping | None) -> str:
-    """The README's results section, from a run's summary.json, summary.md table and run log."""
-    env = summary["environment"]
-    bench = summary["benchmark"]
-    by_name = {v["name"]: v for v in summary["variants"]}
-    params = summary["params"]
-    wall = (
-        f" The whole `make run-all` took {run_log['total_seconds'] / 60:.1f} minutes."
-        if run_log and not run_log.get("quick")
-        else ""
-    )
-    lines = [
-        f"From one full `make run-all` on {env['cpu']} ({env['logical_cpus']} logical cores, no "
-        f"GPU), Python {env['python']}, TensorFlow {env['tensorflow']}, "
-        f"{bench['runtime']}; baseline trained for {params['baseline']['EPOCHS']} epochs, QAT "
-        f"fine-tuned for {params['qat']['QAT_EPOCHS']}.{wall} Latency: median of "
-        f"{bench['latency_runs']} single-image calls after {bench['warmup_runs']} warm-up calls; "
-        f"throughput: best of {bench['throughput_repeats']} passes over "
-        f"{bench['throughput_batches']} batches of {bench['batch_size']} test images; "
-        f"{bench['threads']} interpreter thread, LiteRT's default (XNNPACK) path.",
-        "",
-        table_markdown,
-        "",
-        f"![Size against accuracy]({README_FIGURE})",
-        "",
-        f"int8 is {by_name['int8']['ratio_to_float32']:.0%} of the float32 file and "
-        f"{by_name['int8']['change_pp']:+.2f} percentage points from the float model; on this "
-        f"x86 CPU its throughput is {by_name['int8']['speedup_vs_float32']:.2f}× float32's "
-        f"with XNNPACK and {by_name['int8'].get('speedup_vs_float32_builtin', float('nan')):.2f}× "
-        "with the interpreter's built-in kernels: whether int8 is faster depends on the kernel "
-        "library as much as on the data type. Notebook 05 discusses why phones and "
-        "microcontrollers differ from this x86 machine.",
-        "",
-        "Regenerate with `make run-all && make readme-results`; your numbers will differ in the "
-        "speed columns (they depend on the CPU); the others should match on the same stack "
-        "(training is deterministic for a given seed, though another CPU may round differently).",
-    ]
-    return "\n".join(lines)
-
-
-def update_readme(readme_text: str, section: str) -> str:
-    if README_START not in readme_text or README_END not in readme_text:
-        raise ValueError("README.md lacks the results markers")
-    head, rest = readme_text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{section}\n{README_END}{tail}"
-
-
-def main() -> int:
-    """``python -m helpers.report``: copy a full run's results into README.md and docs/."""
-    import json
-    import shutil
-    import sys
-
-    from helpers import artifacts
-
-    artifacts_dir = artifacts.resolve_artifacts_dir(None)
-    summary = artifacts.read_json(artifacts_dir, "summary.json")
-    table = artifacts.require(artifacts_dir, "summary.md").read_text().split("\n\n", 2)[-1]
-    log_path = artifacts.REPO_ROOT / "outputs" / "run_log.json"
-    run_log = json.loads(log_path.read_text()) if log_path.is_file() else None
-    if run_log and run_log.get("quick"):
-        print("error: the last run used QUICK=1; the README shows a full run.", file=sys.stderr)
-        return 1
-    readme = artifacts.REPO_ROOT / "README.md"
-    section = readme_results(summary, table.strip(), run_log)
-    artifacts.write_text(readme, update_readme(readme.read_text(), section))
-    figure = artifacts.REPO_ROOT / README_FIGURE
-    figure.parent.mkdir(exist_ok=True)
-    shutil.copy(artifacts_dir / "figures" / "05_size_vs_accuracy.png", figure)
-    print(f"Updated {readme} and {figure}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def delegation_text(plan: Mapping) -> str:
+    """'all 8 operations' / 'none of its 10 operations' / '7 of its 8 operations (not SOFTMAX)'."""
+    delegated, builtin = plan["delegated"], plan["builtin"]
+    total = len(delegated) + len(builtin)
+    if not builtin:
+        return f"all {total} operations"
+    if not delegated:
+        return f"none of its {total} operations"
+    return f"{len(delegated)} of its {total} operations (not {', '.join(sorted(set(builtin)))})"

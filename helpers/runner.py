@@ -4,8 +4,11 @@
     python -m helpers.runner --quick           # small parameters, into artifacts/quick: ~1 minute
     python -m helpers.runner --only 03 05      # some notebooks (their inputs must exist)
     python -m helpers.runner -p EPOCHS 5       # a parameter for every notebook that declares it
+    python -m helpers.runner --quick --prepare-only --output-dir DIR
+                                               # parameterized copies only, for nbval to execute
 
-The quick parameters live here, in one place, and the smoke tests use the same function.
+The quick parameters live here, in one place, and the tests use the same function. The terminal
+shows progress only: each kernel's own start-up chatter goes to ``<output>/<name>.kernel.log``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "03_post_training_quantization",
     "04_quantization_aware_training",
     "05_comparison",
+    "07_below_8_bits",
 )
 
 # Small enough for a whole chain in a minute or two, big enough that every code path runs.
@@ -33,11 +37,19 @@ QUICK_PARAMETERS: dict[str, dict] = {
     "02_baseline_cnn": {"EPOCHS": 1, "TRAIN_LIMIT": 3000},
     "03_post_training_quantization": {
         "CALIBRATION_SAMPLES": 100,
-        "CALIBRATION_STUDY": [1, 10, 100],
+        "CALIBRATION_STUDY": [10],
+        "CALIBRATION_DRAWS": 2,
         "DEBUG_SAMPLES": 32,
     },
     "04_quantization_aware_training": {"QAT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
-    "05_comparison": {"LATENCY_RUNS": 50, "THROUGHPUT_REPEATS": 1},
+    "05_comparison": {"ROUNDS": 3, "MIN_PASS_SECONDS": 0.05, "LATENCY_SECONDS": 0.01},
+    "07_below_8_bits": {
+        "CALIBRATION_IMAGES": 200,
+        "VALIDATE_IMAGES": 64,
+        "ROUNDS": 2,
+        "MIN_PASS_SECONDS": 0.02,
+        "LATENCY_SECONDS": 0.005,
+    },
 }
 
 
@@ -58,6 +70,50 @@ def notebook_parameters(name: str, quick: bool, artifacts_dir, extra: dict) -> d
         parameters["ARTIFACTS_DIR"] = str(Path(artifacts_dir).resolve())
     parameters.update(extra)
     return parameters
+
+
+def quiet_kernel_manager(log_path: Path):
+    """A kernel manager class whose kernels write their own stderr/stdout to ``log_path``.
+
+    Kernel start-up prints warnings straight to the terminal ("Kernel is running over TCP ...")
+    and echoes native log lines there; cell outputs still go into the notebook as usual.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(log_path, "ab")  # noqa: SIM115  (closed when the kernel ends)
+            kw["stdout"] = kw["stderr"] = handle
+            try:
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                handle.close()  # the child keeps its own copy of the descriptor
+
+    return QuietKernelManager
+
+
+def prepare_notebooks(
+    names: list[str] | None, *, output_dir: Path, quick: bool, artifacts_dir=None
+) -> list[Path]:
+    """Write parameterized, unexecuted copies (papermill's prepare-only mode), e.g. for nbval."""
+    import papermill
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names or list(NOTEBOOKS):
+        target = output_dir / f"{name}.ipynb"
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / f"{name}.ipynb"),
+            str(target),
+            parameters=notebook_parameters(name, quick, artifacts_dir, {}),
+            prepare_only=True,
+            kernel_name="python3",
+            progress_bar=False,
+        )
+        written.append(target)
+    return written
 
 
 def export_html(notebook_path: Path) -> Path:
@@ -101,6 +157,7 @@ def run_notebooks(
                 kernel_name="python3",
                 cwd=str(NOTEBOOKS_DIR),
                 progress_bar=progress_bar,
+                kernel_manager_class=quiet_kernel_manager(output_dir / f"{name}.kernel.log"),
             )
         except papermill.PapermillExecutionError as exc:
             print(
@@ -108,6 +165,7 @@ def run_notebooks(
                 file=sys.stderr,
             )
             print(f"The executed notebook, with the error, is {executed}", file=sys.stderr)
+            print(f"The kernel's own log is {output_dir / f'{name}.kernel.log'}", file=sys.stderr)
             if html:
                 export_html(executed)
             raise
@@ -143,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-html", action="store_true")
     parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="only write the parameterized notebooks (e.g. for nbval), do not execute them",
+    )
+    parser.add_argument(
         "-p",
         nargs=2,
         action="append",
@@ -157,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:  # quick results go to their own folders and never overwrite a full run's
         artifacts_dir = artifacts_dir or artifacts.resolve_artifacts_dir(None) / "quick"
         output_dir = args.output_dir or DEFAULT_OUTPUT_DIR / "quick"
+    if args.prepare_only:
+        if args.p:
+            raise SystemExit("error: -p is not supported with --prepare-only")
+        for path in prepare_notebooks(
+            select(args.only), output_dir=output_dir, quick=args.quick, artifacts_dir=artifacts_dir
+        ):
+            print(f"prepared {path}")
+        return 0
     try:
         run_notebooks(
             select(args.only),

@@ -2,38 +2,40 @@
 
 from __future__ import annotations
 
-import nbformat
 import numpy as np
 import pytest
 
-from helpers import quantize
-from helpers.data import load_prepared
-from helpers.evaluate import LiteRTModel
-from helpers.runner import NOTEBOOKS
+from helpers import artifacts, summary, tflite_file
+from helpers.data import load_preprocessed
+from helpers.evaluate import LiteRTModel, accuracy
+from helpers.stats import compare_predictions
 from tests.smoke.conftest import load
 
 pytestmark = pytest.mark.smoke
 
+LAYERS = ["conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities"]
 
-def test_every_notebook_ran_without_error(quick_chain):
-    outputs = quick_chain.parent / "outputs"
-    for name in NOTEBOOKS:
-        notebook = nbformat.read(outputs / f"{name}.ipynb", as_version=4)
-        errors = [
-            o
-            for c in notebook.cells
-            if c.cell_type == "code"
-            for o in c.outputs
-            if o.output_type == "error"
-        ]
-        assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
+
+def test_every_notebook_recorded_its_results(quick_chain):
+    for name in (
+        "dataset.json",
+        "test_labels.npy",
+        "baseline_metrics.json",
+        "ptq_metrics.json",
+        "qat_metrics.json",
+        "comparison_metrics.json",
+        "summary.json",
+        "summary.md",
+    ):
+        assert (quick_chain / name).is_file(), name
+    assert not [p for p in quick_chain.rglob(".*") if p.is_file()], "temporary files left"
 
 
 def test_dataset_facts(quick_chain):
     facts = load(quick_chain, "dataset.json")
     assert facts["train_examples"] == 60_000 and facts["test_examples"] == 10_000
     assert facts["train_class_counts"] == [6000] * 10
-    assert facts["source"]
+    assert np.bincount(np.load(quick_chain / "test_labels.npy")).tolist() == [1000] * 10
 
 
 def test_baseline_learned_something(quick_chain):
@@ -42,72 +44,127 @@ def test_baseline_learned_something(quick_chain):
     assert 0.5 < metrics["keras_test_accuracy"] <= 1.0
     assert metrics["params"]["EPOCHS"] == 1 and metrics["params"]["TRAIN_LIMIT"] == 3000
     assert len(metrics["baseline_fingerprint"]) == 16
-    assert (quick_chain / "baseline.keras").stat().st_size > 0
+    sizes = metrics["keras_file_bytes"]
+    assert sizes["with_optimizer"] > sizes["without_optimizer"] > 0
 
 
 @pytest.fixture(scope="module")
-def test_images():
-    data = load_prepared(None)
+def test_set():
+    data = load_preprocessed(None)
     return data.x_test, data.y_test
 
 
-def test_recorded_accuracy_equals_a_fresh_evaluation(quick_chain, test_images):
-    x_test, y_test = test_images
-    recorded = {
-        **load(quick_chain, "ptq_metrics.json")["variants"],
-        "qat_int8": load(quick_chain, "qat_metrics.json")["qat_int8"],
-    }
-    assert set(recorded) == set(quantize.ALL_VARIANTS)
-    for name in quantize.ALL_VARIANTS:
-        model = LiteRTModel(quick_chain / f"{name}.tflite")
-        fresh = float(np.mean(model.predict(x_test) == y_test))
-        assert fresh == pytest.approx(recorded[name]["test_accuracy"], abs=1e-12), name
+@pytest.fixture(scope="module")
+def models(quick_chain):
+    return summary.collect(quick_chain, only=summary.MODEL_NOTEBOOKS)[0]
 
 
-def test_integer_variants_have_integer_io(quick_chain):
-    for name in ("int8", "qat_int8"):
-        model = LiteRTModel(quick_chain / f"{name}.tflite")
-        assert model.input_dtype == np.int8 and model.output_dtype == np.int8
-    for name in ("float32", "dynamic_range", "float16", "int16x8"):
-        assert LiteRTModel(quick_chain / f"{name}.tflite").input_dtype == np.float32
-
-
-def test_summary_holds_every_variant_with_sane_values(quick_chain):
-    summary = load(quick_chain, "summary.json")
-    variants = {v["name"]: v for v in summary["variants"]}
-    assert list(variants) == list(quantize.ALL_VARIANTS)
-    for name, v in variants.items():
-        for key in (
-            "path",
-            "size_bytes",
-            "test_accuracy",
-            "agreement_with_float",
-            "latency_ms_batch1",
-            "throughput_ips",
-            "input_dtype",
-        ):
-            assert key in v, f"{name} lacks {key}"
-        assert v["size_bytes"] > 0 and v["gzip_size_bytes"] > 0
-        assert 0.5 < v["test_accuracy"] <= 1.0, name
-        assert 0.0 <= v["agreement_with_float"] <= 1.0, name
-        assert v["latency_ms_batch1"] > 0 and v["throughput_ips"] > 0, name
-    size = {name: v["size_bytes"] for name, v in variants.items()}
-    assert size["float32"] > size["float16"] > size["int8"]
-    assert size["float32"] > size["float16"] > size["dynamic_range"]
-    assert size["float32"] > size["float16"] > size["int16x8"]
-    assert size["float32"] > size["float16"] > size["qat_int8"]
-    assert size["int8"] <= 0.3 * size["float32"]
-    assert size["float16"] <= 0.52 * size["float32"]
-    assert variants["float32"]["agreement_with_float"] == 1.0  # same math as Keras
-    assert variants["int8"]["input_dtype"] == "int8"
-    assert summary["baseline"]["keras_test_accuracy"] == pytest.approx(
-        variants["float32"]["test_accuracy"], abs=0.002
+def test_recorded_predictions_equal_a_fresh_evaluation(quick_chain, models, test_set):
+    x_test, y_test = test_set
+    tflite = {name: e for name, e in models.items() if e["file"].endswith(".tflite")}
+    assert {"float32", "int8", "int16x8", "int8_selective", "qat_int8", "control_int8"} <= set(
+        tflite
     )
-    assert summary["dataset"]["test_examples"] == 10_000
-    assert summary["environment"]["tensorflow"] == "2.21.0"
-    assert summary["params"]["baseline"]["EPOCHS"] == 1
-    assert set(summary["recommendation"]) == {"size", "accuracy", "speed"}
-    assert "| int8 |" in (quick_chain / "summary.md").read_text()
+    for name, entry in tflite.items():
+        fresh = LiteRTModel(quick_chain / entry["file"]).predict(x_test)
+        assert np.array_equal(fresh, np.load(quick_chain / entry["predictions"])), name
+        assert accuracy(fresh, y_test) == pytest.approx(entry["test_accuracy"], abs=1e-12), name
+
+
+def weights(content: bytes) -> dict[str, dict]:
+    return {
+        r["layer"]: r
+        for r in tflite_file.constants_table(content, LAYERS)
+        if r["role"] == "weights"
+    }
+
+
+def activation_types(content: bytes) -> set[str]:
+    infos = tflite_file.tensors(content)
+    return {t.dtype for t in infos if not t.is_constant}
+
+
+def test_each_file_has_the_settings_its_notebook_promised(quick_chain):
+    """Catches a notebook whose converter cell and file disagree (e.g. int8 without int8 I/O)."""
+    files = {p.stem: p.read_bytes() for p in quick_chain.glob("*.tflite")}
+    io = {
+        name: (LiteRTModel(c).input_dtype.name, LiteRTModel(c).output_dtype.name)
+        for name, c in files.items()
+    }
+    assert io["float32"] == io["dynamic_range"] == io["float16"] == ("float32", "float32")
+    assert io["int8"] == io["qat_int8"] == io["control_int8"] == ("int8", "int8")
+    assert io["int16x8"] == ("float32", "float32") and io["int8_selective"] == (
+        "float32",
+        "float32",
+    )
+    assert {r["dtype"] for r in weights(files["float32"]).values()} == {"float32"}
+    assert {r["dtype"] for r in weights(files["float16"]).values()} == {"float16"}
+    assert "DEQUANTIZE" in tflite_file.op_counts(files["float16"])
+    dynamic = {layer: r["dtype"] for layer, r in weights(files["dynamic_range"]).items()}
+    assert dynamic["dense"] == "int8" and activation_types(files["dynamic_range"]) == {"float32"}
+    assert {r["dtype"] for r in weights(files["int8"]).values()} == {"int8"}
+    assert activation_types(files["int8"]) == {"int8"}  # full integer: no float tensor anywhere
+    assert "int16" in activation_types(files["int16x8"])
+    assert "bias int64" in tflite_file.constant_bytes(files["int16x8"])
+    selective = {layer: r["dtype"] for layer, r in weights(files["int8_selective"]).items()}
+    assert "float32" in selective.values() and "int8" in selective.values()
+    assert weights(files["qat_int8"])["dense"]["scales"] == 1  # tfmot: per-tensor dense
+    assert weights(files["control_int8_per_tensor"])["dense"]["scales"] == 1
+    assert weights(files["control_int8"])["dense"]["scales"] == 125  # converter: per-channel
+
+
+def test_summary_holds_every_model_with_its_statistics(quick_chain, models):
+    result = load(quick_chain, "summary.json")
+    rows = {row["name"]: row for row in result["variants"]}
+    assert list(rows) == list(models)
+    labels = np.load(quick_chain / "test_labels.npy")
+    for name, row in rows.items():
+        assert row["size_bytes"] > 0 and row["gzip_size_bytes"] > 0, name
+        assert 0.5 < row["test_accuracy"] <= 1.0, name
+        if row["parent"] is None:
+            continue
+        mine = np.load(quick_chain / models[name]["predictions"])
+        parent = np.load(quick_chain / models[row["parent"]]["predictions"])
+        expected = compare_predictions(mine, parent, labels)
+        assert row["p_value_vs_parent"] == pytest.approx(expected.p_value), name
+        assert row["delta_vs_parent_ci95_pp"] == pytest.approx(list(expected.ci95_pp)), name
+        assert row["agreement_with_parent"] == pytest.approx(expected.agreement), name
+    for name in ("float32", "dynamic_range", "float16", "int8", "int16x8", "qat_int8"):
+        row = rows[name]
+        assert row["throughput_ips"] > 0 and row["latency_ms_batch1"] > 0, name
+        low, high = row["throughput_ratio_ci"]
+        assert low <= row["throughput_ratio"] <= high, name
+        q1, q3 = row["throughput_ips_iqr"]
+        assert q1 <= row["throughput_ips"] <= q3, name
+    size = {name: row["size_bytes"] for name, row in rows.items()}
+    assert size["float32"] > size["float16"] > size["int8"] > 0
+    assert size["int8"] <= 0.3 * size["float32"] and size["float16"] <= 0.52 * size["float32"]
+    assert rows["float32"]["agreement_with_parent"] == 1.0  # same maths as Keras
+    assert rows["qat_int8"]["parent"] == "qat_keras"
+    assert rows["control_int8"]["parent"] == "control_keras"
+    assert result["environment"]["tensorflow"] == "2.21.0"
+    assert result["params"]["02_baseline_cnn"]["EPOCHS"] == 1
+    assert set(result["recommendation"]) >= {"size", "accuracy", "speed"}
+    assert result["speed_control"]["name"] == "float16"
+    assert "| int8 | keras_float |" in (quick_chain / "summary.md").read_text()
+
+
+def test_calibration_study_and_layer_errors_were_recorded(quick_chain):
+    ptq = load(quick_chain, "ptq_metrics.json")
+    study = ptq["calibration_study"]
+    draws = ptq["params"]["CALIBRATION_DRAWS"]
+    sizes = set(ptq["params"]["CALIBRATION_STUDY"]) | {ptq["params"]["CALIBRATION_SAMPLES"]}
+    assert len(study) == draws * len(sizes)
+    assert ptq["calibration_finding"]["threshold_samples"] in sizes
+    layers = {row["layer"] for row in ptq["layer_errors"]}
+    assert {"conv1", "conv2", "dense", "probabilities"} <= layers
+    assert ptq["selective"]["kept_float"] in layers
+
+
+def test_qat_before_finetuning_collapses_to_one_class(quick_chain):
+    qat = load(quick_chain, "qat_metrics.json")
+    assert qat["before_finetuning"]["input_range"] == [0.0, 0.0]
+    assert qat["before_finetuning"]["distinct_predictions"] == 1
 
 
 def test_figures_were_written(quick_chain):
@@ -124,3 +181,4 @@ def test_figures_were_written(quick_chain):
         "05_prediction_grid.png",
     ):
         assert expected in figures
+    assert artifacts.PREDICTIONS_DIR in {p.name for p in quick_chain.iterdir()}

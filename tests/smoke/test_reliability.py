@@ -62,92 +62,31 @@ def expect_failure(name, artifacts_dir, tmp_path, error, message, **parameters):
     return info.value.evalue
 
 
-def recorded_results(artifacts_dir: Path) -> dict:
-    """Everything deterministic a run records: accuracies, agreement, sizes, fingerprints."""
-    baseline = load(artifacts_dir, "baseline_metrics.json")
-    ptq = load(artifacts_dir, "ptq_metrics.json")
-    qat = load(artifacts_dir, "qat_metrics.json")
-    summary = load(artifacts_dir, "summary.json")
-    return {
-        "baseline": {
-            k: baseline[k]
-            for k in ("baseline_fingerprint", "keras_test_accuracy", "train_accuracy", "history")
-        },
-        "ptq": {
-            name: {
-                k: v[k]
-                for k in (
-                    "test_accuracy",
-                    "agreement_with_float",
-                    "size_bytes",
-                    "flipped_predictions",
-                )
-            }
-            for name, v in ptq["variants"].items()
-        },
-        "calibration_study": ptq["calibration_study"],
-        "qat": {
-            "keras": qat["qat_keras_test_accuracy"],
-            **{
-                k: qat["qat_int8"][k]
-                for k in ("test_accuracy", "agreement_with_float", "size_bytes")
-            },
-        },
-        "control": qat["control"]["keras_test_accuracy"],
-        "summary": [
-            {
-                k: v[k]
-                for k in (
-                    "name",
-                    "size_bytes",
-                    "gzip_size_bytes",
-                    "test_accuracy",
-                    "agreement_with_float",
-                )
-            }
-            for v in summary["variants"]
-        ],
-    }
+def deterministic_part(artifacts_dir: Path, metrics_file: str) -> dict:
+    """What a notebook records that must not change when it runs again with the same inputs:
+    everything but timings and the environment description."""
+    payload = load(artifacts_dir, metrics_file)
+    for volatile in ("speed", "speed_control"):
+        payload.pop(volatile, None)
+    for entry in payload.get("models", {}).values():
+        entry.pop("conversion_seconds", None)
+    return payload
 
 
-def test_rerun_in_place_gives_identical_results(quick_chain):
-    """`make run-all` twice in a row: the second run retrains and reconverts everything over the
-    first run's files, and with the same SEED records exactly the same results."""
-    first = recorded_results(quick_chain)
-    rerun = run_quick_chain(quick_chain.parent)
-    assert rerun == quick_chain
-    assert recorded_results(quick_chain) == first
+def predictions_of(artifacts_dir: Path) -> dict[str, bytes]:
+    folder = artifacts_dir / artifacts.PREDICTIONS_DIR
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.npy"))}
 
 
-def test_interrupted_run_leaves_nothing_half_written_and_the_next_run_recovers(
-    quick_chain, tmp_path
-):
-    artifacts_dir = tmp_path / "artifacts"
-    for name in ("dataset.json", "baseline.keras", "baseline_metrics.json"):
-        artifacts_dir.mkdir(exist_ok=True)
-        shutil.copy(quick_chain / name, artifacts_dir / name)
-    command = [
-        sys.executable,
-        "-m",
-        "helpers.runner",
-        "--quick",
-        "--no-html",
-        "--only",
-        "03",
-        "04",
-        "--artifacts-dir",
-        str(artifacts_dir),
-        "--output-dir",
-        str(tmp_path / "out"),
-    ]
+def kill_when(command: list[str], ready: Path, timeout: float = 180) -> None:
+    """Start ``command`` and SIGKILL it, with every process it started, once ``ready`` exists."""
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 180
-    # Kill as soon as notebook 03 has written its first model: in the middle of its work.
-    while not (artifacts_dir / "float32.tflite").exists():
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
         assert process.poll() is None, "the run ended before it could be interrupted"
-        assert time.monotonic() < deadline, "notebook 03 never started writing"
+        assert time.monotonic() < deadline, f"{ready.name} never appeared"
         time.sleep(0.05)
     # Kill the runner *and* its kernel, as a crash or an out-of-memory kill would. The kernel
     # runs in a session of its own, so killing the runner's process group alone would let it
@@ -159,14 +98,34 @@ def test_interrupted_run_leaves_nothing_half_written_and_the_next_run_recovers(
             child.kill()
     psutil.wait_procs(family, timeout=30)
     process.wait(timeout=30)
-    assert not (artifacts_dir / "ptq_metrics.json").exists(), "killed too late to test anything"
 
-    # Whatever the killed run left under its real name is complete and usable.
-    for path in artifacts_dir.glob("*.tflite"):
+
+def test_reruns_are_identical_and_an_interrupted_run_recovers(quick_chain, tmp_path):
+    """The smallest chain that proves both: notebooks 02-04 again, from 01's outputs.
+
+    02 retrains: same seed, same weights and history. 03 is killed as soon as it has written its
+    first model; what it left must be whole, 05 must refuse to start, and the next 03 run must
+    clean up and record exactly what the first quick chain recorded. 04 then reproduces its
+    fine-tuning, QAT conversion and controls to the last prediction.
+    """
+    artifacts_dir = tmp_path / "artifacts"
+    artifacts_dir.mkdir()
+    for name in ("dataset.json", "test_labels.npy"):
+        shutil.copy(quick_chain / name, artifacts_dir / name)
+
+    run_quick_chain(tmp_path, ["02_baseline_cnn"])
+    assert deterministic_part(artifacts_dir, "baseline_metrics.json") == deterministic_part(
+        quick_chain, "baseline_metrics.json"
+    )
+
+    command = [sys.executable, "-m", "helpers.runner", "--quick", "--no-html", "--only", "03"]
+    command += ["--artifacts-dir", str(artifacts_dir), "--output-dir", str(tmp_path / "killed")]
+    kill_when(command, artifacts_dir / "float32.tflite")
+    assert not (artifacts_dir / "ptq_metrics.json").exists(), "killed too late to test anything"
+    for path in artifacts_dir.glob("*.tflite"):  # whatever it left under a real name is whole
         LiteRTModel(path)
     for path in artifacts_dir.glob("*.json"):
         load(artifacts_dir, path.name)
-    # The comparison refuses to start on the incomplete set, naming what to run.
     expect_failure(
         "05_comparison",
         artifacts_dir,
@@ -174,17 +133,16 @@ def test_interrupted_run_leaves_nothing_half_written_and_the_next_run_recovers(
         "MissingArtifactError",
         "03_post_training_quantization.ipynb",
     )
-    # The next run recovers: leftovers are cleared and the chain completes.
-    assert (
-        run_quick_chain(
-            tmp_path,
-            ["03_post_training_quantization", "04_quantization_aware_training", "05_comparison"],
-        )
-        == artifacts_dir
-    )
+
+    run_quick_chain(tmp_path, ["03_post_training_quantization", "04_quantization_aware_training"])
     assert not [p for p in artifacts_dir.rglob(".*") if p.is_file()], "temporary files remain"
-    summary = load(artifacts_dir, "summary.json")
-    assert [v["name"] for v in summary["variants"]][-1] == "qat_int8"
+    for metrics in ("ptq_metrics.json", "qat_metrics.json"):
+        assert deterministic_part(artifacts_dir, metrics) == deterministic_part(
+            quick_chain, metrics
+        ), metrics
+    assert predictions_of(artifacts_dir) == predictions_of(quick_chain)
+    for name in ("int8.tflite", "qat_int8.tflite", "control_int8_per_tensor.tflite"):
+        assert (artifacts_dir / name).read_bytes() == (quick_chain / name).read_bytes(), name
 
 
 def test_missing_input_names_the_notebook_to_run(tmp_path):
@@ -206,29 +164,19 @@ def test_missing_input_names_the_notebook_to_run(tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    ("notebook", "parameters", "message"),
-    [
-        ("02_baseline_cnn", {"EPOCHS": 0}, "Parameter EPOCHS must be an integer >= 1, got 0"),
-        (
-            "02_baseline_cnn",
-            {"EPOCHS": "ten"},
-            "Parameter EPOCHS must be an integer >= 1, got 'ten'",
-        ),
-        ("02_baseline_cnn", {"VALIDATION_SPLIT": 0.9}, "Parameter VALIDATION_SPLIT"),
-        (
-            "03_post_training_quantization",
-            {"CALIBRATION_SAMPLES": 100_000},
-            "Parameter CALIBRATION_SAMPLES must be an integer from 1 to 60000, got 100000",
-        ),
-    ],
-)
-def test_bad_parameters_stop_with_a_clear_message(
-    quick_chain, tmp_path, notebook, parameters, message
-):
+def test_bad_parameter_stops_the_notebook_with_a_clear_message(quick_chain, tmp_path):
+    """Every rule is unit-tested in tests/unit/test_params.py; this shows a notebook applies them
+    in its first cells, before touching ARTIFACTS_DIR."""
     artifacts_dir = tmp_path / "artifacts"
     shutil.copytree(quick_chain, artifacts_dir)
-    expect_failure(notebook, artifacts_dir, tmp_path, "ParameterError", message, **parameters)
+    expect_failure(
+        "03_post_training_quantization",
+        artifacts_dir,
+        tmp_path,
+        "ParameterError",
+        "Parameter CALIBRATION_SAMPLES must be an integer from 1 to 60000, got 100000",
+        CALIBRATION_SAMPLES=100_000,
+    )
 
 
 def test_data_dir_that_does_not_exist(tmp_path):

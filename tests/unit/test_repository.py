@@ -9,11 +9,24 @@ import pytest
 import yaml
 
 from helpers import artifacts
+from helpers.params import SPECS
 from helpers.runner import NOTEBOOKS, QUICK_PARAMETERS
 
 ROOT = artifacts.REPO_ROOT
 NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s#]+)")
+
+
+def parameters_cell(notebook: str) -> str:
+    cells = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
+    return next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+
+
+def parameters_cell_values(notebook: str) -> dict:
+    """The committed defaults of a notebook's parameters cell (literals only)."""
+    namespace: dict = {}
+    exec(parameters_cell(notebook), {}, namespace)  # noqa: S102  (our own literal assignments)
+    return namespace
 
 
 def requirement_pins() -> dict[str, str]:
@@ -46,6 +59,12 @@ def test_the_stack_is_the_known_good_one():
     assert pins["tf-keras"] == "2.21.0"
     assert pins["tensorflow-model-optimization"] == "0.8.1"
     assert pins["ai-edge-litert"] == "2.3.0"
+
+
+def test_every_imported_third_party_package_is_pinned():
+    pins = requirement_pins()
+    for package in ("scipy", "pyyaml", "pandas", "matplotlib", "numpy", "psutil"):
+        assert package in pins, f"{package} is imported by helpers or tests but not pinned"
 
 
 def test_every_notebook_of_the_chain_exists():
@@ -81,51 +100,129 @@ def test_notebook_follows_the_skeleton(path):
     quick = QUICK_PARAMETERS.get(path.stem, {})
     for name in quick:
         assert re.search(rf"^{name} = ", source, re.M), f"quick parameter {name} not declared"
+    setup = [c for c in cells if c.cell_type == "code"][1].source
+    assert setup.startswith("import helpers"), "the setup cell imports helpers first"
+    assert f'check_parameters("{path.stem}", globals())' in setup
     last = [c for c in cells if c.cell_type == "code"][-1].source
-    assert "write_json" in last, "the last cell records results to ARTIFACTS_DIR"
+    assert re.search(r"write_json|write_summary", last), "the last cell records the results"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_parameters_cell_matches_the_spec_and_papermill_reads_it(path):
+    import papermill
+
+    declared = papermill.inspect_notebook(str(path))
+    assert set(declared) == set(SPECS[path.stem]), "parameters cell and helpers.params.SPECS differ"
+    for name, info in declared.items():
+        assert info["help"], f"papermill cannot read {name}'s comment (no '=' in comments)"
+    assert set(parameters_cell_values(path.stem)) == set(SPECS[path.stem])
+
+
+LESSONS = {
+    "03_post_training_quantization": (
+        "tf.lite.TFLiteConverter.from_keras_model(",
+        "converter.optimizations = [tf.lite.Optimize.DEFAULT]",
+        "converter.target_spec.supported_types = [tf.float16]",
+        "converter.representative_dataset = ",
+        "converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]",
+        "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8",
+        "converter.inference_input_type = tf.int8",
+        "converter.inference_output_type = tf.int8",
+        "Interpreter(model_content=",
+        "interpreter.allocate_tensors()",
+        "get_input_details()",
+        "interpreter.set_tensor(",
+        "interpreter.invoke()",
+        "interpreter.get_tensor(",
+        "tf.lite.experimental.QuantizationDebugger(",
+        "QuantizationDebugOptions(",
+        "get_nondebug_quantized_model()",
+    ),
+    "04_quantization_aware_training": (
+        "tfmot.quantization.keras.quantize_model(",
+        "qat_model.compile(",
+        "tfmot.quantization.keras.quantize_scope()",
+        "tf.lite.TFLiteConverter.from_keras_model(qat_model)",
+    ),
+}
+
+
+@pytest.mark.parametrize("notebook", list(LESSONS))
+def test_the_api_is_taught_in_the_notebook(notebook):
+    source = "\n".join(
+        c.source for c in nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", 4).cells
+    )
+    for line in LESSONS[notebook]:
+        assert line in source, f"{notebook} should show `{line}` in its own cells"
+
+
+def test_no_hidden_copy_of_the_converter_settings_in_helpers():
+    for path in (ROOT / "helpers").glob("*.py"):
+        text = path.read_text()
+        assert "TFLiteConverter" not in text, f"{path.name}: converter settings belong in notebooks"
+        assert "quantize_model(" not in text or path.name == "qat.py"
 
 
 def test_readme_gives_the_two_commands_and_a_generated_results_table():
-    from helpers import report
+    from helpers import readme as readme_module
 
     readme = (ROOT / "README.md").read_text()
     assert "make run-all" in readme and "make test" in readme
-    section = readme.split(report.README_START, 1)[1].split(report.README_END, 1)[0]
+    section = readme.split(readme_module.README_START, 1)[1].split(readme_module.README_END, 1)[0]
     for name in ("float32", "dynamic_range", "float16", "int8", "int16x8", "qat_int8"):
         assert f"| {name} |" in section, f"README results lack {name}"
-    assert (ROOT / report.README_FIGURE).is_file()
+    assert (ROOT / readme_module.README_FIGURE).is_file()
 
 
 def test_readme_section_is_rebuilt_from_a_summary():
-    from helpers import report
+    from helpers import readme
 
     summary = {
-        "environment": {"cpu": "Test CPU", "logical_cpus": 2, "python": "3.11", "tensorflow": "x"},
-        "benchmark": {
-            "runtime": "rt",
-            "latency_runs": 5,
-            "warmup_runs": 1,
-            "throughput_repeats": 1,
-            "throughput_batches": 2,
-            "batch_size": 4,
-            "threads": 1,
+        "environment": {
+            "cpu": "Test CPU",
+            "logical_cpus": 2,
+            "python": "3.11",
+            "tensorflow": "x",
+            "ai-edge-litert": "y",
+            "simd": {"AVX2": True, "AVX-512 VNNI": False},
         },
-        "params": {"baseline": {"EPOCHS": 10}, "qat": {"QAT_EPOCHS": 2}},
+        "benchmark": {"05_comparison": {"rounds": 12, "batch_size": 256, "threads": 1}},
+        "params": {
+            "02_baseline_cnn": {"EPOCHS": 10},
+            "04_quantization_aware_training": {"QAT_EPOCHS": 2},
+        },
+        "speed_control": {"ratio": 1.01, "ci": [0.97, 1.04], "ok": True},
+        "recommendation": {"size": {"name": "int8"}, "accuracy": {"name": "int8", "tied_with": []}},
+        "notes": [],
         "variants": [
             {
                 "name": "int8",
+                "role": "variant",
+                "kind": "tflite",
+                "parent": "keras_float",
+                "size_bytes": 80,
                 "ratio_to_float32": 0.25,
+                "test_accuracy": 0.9,
                 "change_pp": -0.1,
-                "speedup_vs_float32": 2.0,
-                "speedup_vs_float32_builtin": 3.0,
+                "delta_vs_baseline_ci95_pp": [-0.2, 0.1],
+                "p_value_vs_baseline": 0.4,
+                "verdict_vs_baseline": "tie",
+                "agreement_with_float": 0.99,
+                "throughput_ratio": 2.0,
+                "throughput_ratio_ci": [1.8, 2.2],
             }
         ],
     }
-    section = report.readme_results(summary, "| table |", {"total_seconds": 120, "quick": False})
-    assert "Test CPU" in section and "2.0 minutes" in section and "| table |" in section
-    old = f"a\n{report.README_START}\nold\n{report.README_END}\nb"
+    section = readme.readme_results(
+        summary, {"total_seconds": 120, "quick": False, "notebooks": {}}
+    )
     assert (
-        report.update_readme(old, "new") == f"a\n{report.README_START}\nnew\n{report.README_END}\nb"
+        "Test CPU" in section and "2.0 minutes" in section and "| int8 | keras_float |" in section
+    )
+    assert "AVX2" in section and "a tie, as it must be" in section
+    old = f"a\n{readme.README_START}\nold\n{readme.README_END}\nb"
+    assert (
+        readme.update_readme(old, "new") == f"a\n{readme.README_START}\nnew\n{readme.README_END}\nb"
     )
 
 

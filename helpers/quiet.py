@@ -1,0 +1,109 @@
+"""Keep TensorFlow's native start-up and converter log lines out of notebooks and terminals.
+
+TensorFlow 2.21 writes a few lines straight to the process's standard error from C++ before its
+logging is initialised (``TF_CPP_MIN_LOG_LEVEL`` does not reach them): a CUDA probe on machines
+without a GPU, a oneDNN notice, and one settings line per quantizing conversion. They say nothing
+about this tutorial's results, so they are filtered at the file-descriptor level, as is the
+runtime's one-line notice that it created the XNNPACK delegate (notebook 06 measures what that
+delegate does instead). Every other
+line, a real native error included, still reaches standard error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+
+KNOWN_NOISE = re.compile(
+    "|".join(
+        (
+            r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
+            r"^[IW]\d{4} [\d:.]+\s+\d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\]",
+            r"^To enable the following instructions: .*rebuild TensorFlow",
+            r"^fully_quantize: \d, inference_type: \d+, input_inference_type: \w+, "
+            r"output_inference_type: \w+$",
+            r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",
+        )
+    )
+)
+
+
+def is_noise(line: str) -> bool:
+    return bool(KNOWN_NOISE.search(line.rstrip("\n")))
+
+
+@contextlib.contextmanager
+def native_stderr_filtered() -> Iterator[None]:
+    """Within the block, file descriptor 2 goes to a temporary file; afterwards every line that
+    is not known noise is written to the real standard error. For short blocks (an import)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line
+                for line in capture.read().decode(errors="replace").splitlines(keepends=True)
+                if not is_noise(line)
+            ]
+            if kept:
+                os.write(2, "".join(kept).encode())
+
+
+_FILTER_LOCK = threading.Lock()
+_filter_installed = False
+
+
+def install_stderr_filter() -> bool:
+    """For a whole notebook kernel: route fd 2 through a pipe whose reader drops known noise.
+
+    The reader thread forwards every other line to the previous fd 2 (where Jupyter's kernel
+    captures native output and shows it under the running cell). Idempotent; returns True if the
+    filter is (now) installed.
+    """
+    global _filter_installed
+    with _FILTER_LOCK:
+        if _filter_installed:
+            return True
+        try:
+            sys.stderr.flush()
+            downstream = os.dup(2)
+            read_end, write_end = os.pipe()
+        except (OSError, ValueError):
+            return False
+        os.dup2(write_end, 2)
+        os.close(write_end)
+
+        def forward() -> None:
+            with os.fdopen(read_end, "rb", buffering=0) as source:
+                pending = b""
+                while chunk := source.read(65536):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    kept = [
+                        line + b"\n"
+                        for line in lines
+                        if not is_noise(line.decode(errors="replace"))
+                    ]
+                    if kept:
+                        os.write(downstream, b"".join(kept))
+                if pending and not is_noise(pending.decode(errors="replace")):
+                    os.write(downstream, pending)
+
+        threading.Thread(target=forward, name="stderr-noise-filter", daemon=True).start()
+        _filter_installed = True
+        return True

@@ -1,0 +1,168 @@
+"""The summary builder: every notebook's models in one table, with paired statistics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import artifacts, summary
+from helpers.benchmark import summarise
+from helpers.errors import MissingArtifactError, StaleArtifactError
+
+FINGERPRINT = "0123456789abcdef"
+
+
+def entry(name, parent, predictions, folder, role="variant", file=None):
+    file = file or f"{name}.tflite"
+    (folder / file).write_bytes(b"\x00" * 100)  # contents only matter for the gzip size
+    return summary.model_entry(
+        name=name,
+        file=file,
+        role=role,
+        parent=parent,
+        description=name,
+        evaluation={"test_accuracy": 0.0, "size_bytes": 100 if name != "float32" else 400},
+        predictions=artifacts.save_predictions(folder, name, predictions),
+    )
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 1000)
+    artifacts.write_array(tmp_path / "test_labels.npy", labels)
+    artifacts.write_json(tmp_path / "dataset.json", {"test_examples": 1000})
+    baseline = labels.copy()
+    baseline[:100] = (labels[:100] + 1) % 10  # 90% right
+    int8 = baseline.copy()
+    int8[100:103] = (labels[100:103] + 1) % 10  # 3 more wrong: a tie
+    bad = baseline.copy()
+    bad[100:300] = (labels[100:300] + 1) % 10  # 200 more wrong: worse
+    write = artifacts.write_json
+    write(
+        tmp_path / "baseline_metrics.json",
+        {
+            "baseline_fingerprint": FINGERPRINT,
+            "models": {
+                "keras_float": entry(
+                    "keras_float", None, baseline, tmp_path, "reference", "baseline.keras"
+                )
+            },
+            "params": {"EPOCHS": 1},
+        },
+    )
+    write(
+        tmp_path / "ptq_metrics.json",
+        {
+            "baseline_fingerprint": FINGERPRINT,
+            "models": {
+                "float32": entry("float32", "keras_float", baseline, tmp_path),
+                "int8": entry("int8", "keras_float", int8, tmp_path),
+                "bad": entry("bad", "keras_float", bad, tmp_path),
+            },
+        },
+    )
+    write(tmp_path / "qat_metrics.json", {"baseline_fingerprint": FINGERPRINT, "models": {}})
+    rounds = {"float32": [100.0] * 6, "int8": [200.0, 190, 210, 200, 205, 195], "bad": [900.0] * 6}
+    write(
+        tmp_path / "comparison_metrics.json",
+        {
+            "baseline_fingerprint": FINGERPRINT,
+            "speed": summarise(rounds, None, reference="float32"),
+        },
+    )
+    return tmp_path
+
+
+def test_rows_carry_paired_statistics_and_speed(folder):
+    result = summary.build_summary(folder, {"cpu": "test", "logical_cpus": 2})
+    rows = {row["name"]: row for row in result["variants"]}
+    assert list(rows) == ["keras_float", "float32", "int8", "bad"]
+    assert rows["float32"]["p_value_vs_parent"] == 1.0
+    assert rows["float32"]["delta_vs_parent_ci95_pp"] == [0.0, 0.0]
+    assert rows["int8"]["verdict_vs_parent"] == "tie" and rows["int8"]["flips_vs_parent"] == 3
+    assert rows["bad"]["verdict_vs_parent"] == "worse" and rows["bad"]["p_value_vs_parent"] < 1e-6
+    assert rows["int8"]["throughput_ratio"] == pytest.approx(2.0)
+    assert rows["int8"]["speed_measured_in"] == "05_comparison"
+    assert rows["int8"]["ratio_to_float32"] == 0.25 and rows["keras_float"]["kind"] == "keras"
+    assert "p_value_vs_parent" not in rows["keras_float"]  # the baseline has no parent
+    # "bad" is fastest but measurably worse than the baseline: never recommended for speed.
+    assert result["recommendation"]["speed"]["name"] == "int8"
+    assert result["recommendation"]["size"]["name"] == "int8"
+
+
+def test_write_summary_writes_markdown_and_json(folder):
+    result = summary.build_summary(folder, {"cpu": "test", "logical_cpus": 2})
+    summary.write_summary(folder, result)
+    assert json.loads((folder / "summary.json").read_text())["variants"][2]["name"] == "int8"
+    assert "| int8 | keras_float |" in (folder / "summary.md").read_text()
+
+
+def test_pending_metrics_are_used_before_they_are_written(folder):
+    (folder / "comparison_metrics.json").unlink()
+    with pytest.raises(MissingArtifactError, match="05_comparison"):
+        summary.build_summary(folder, {})
+    result = summary.build_summary(
+        folder, {}, pending={"05_comparison": {"baseline_fingerprint": FINGERPRINT}}
+    )
+    assert "throughput_ratio" not in result["variants"][2]
+
+
+def test_required_results_of_another_baseline_stop_the_summary(folder):
+    payload = json.loads((folder / "ptq_metrics.json").read_text())
+    payload["baseline_fingerprint"] = "ffffffffffffffff"
+    artifacts.write_json(folder / "ptq_metrics.json", payload)
+    with pytest.raises(StaleArtifactError, match="03_post_training_quantization"):
+        summary.build_summary(folder, {})
+
+
+def test_optional_results_of_another_baseline_are_left_out_with_a_note(folder):
+    artifacts.write_json(
+        folder / "below8_metrics.json",
+        {"baseline_fingerprint": "ffffffffffffffff", "models": {"int4": {}}},
+    )
+    result = summary.build_summary(folder, {})
+    assert "int4" not in {row["name"] for row in result["variants"]}
+    assert "below8_metrics.json comes from another baseline" in result["notes"][0]
+
+
+def test_a_model_recorded_twice_is_an_error(folder):
+    payload = json.loads((folder / "qat_metrics.json").read_text())
+    payload["models"] = {
+        "int8": json.loads((folder / "ptq_metrics.json").read_text())["models"]["int8"]
+    }
+    artifacts.write_json(folder / "qat_metrics.json", payload)
+    with pytest.raises(ValueError, match="recorded by two notebooks"):
+        summary.build_summary(folder, {})
+
+
+def test_the_first_timing_of_a_model_is_kept(folder):
+    later = summarise({"float32": [50.0] * 6, "new": [500.0] * 6}, None, reference="float32")
+    artifacts.write_json(
+        folder / "speed_metrics.json",
+        {
+            "baseline_fingerprint": FINGERPRINT,
+            "models": {"new": entry("new", "keras_float", np.zeros(1000, int), folder)},
+            "speed": later,
+        },
+    )
+    rows = {row["name"]: row for row in summary.build_summary(folder, {})["variants"]}
+    assert rows["float32"]["throughput_ips"] == 100.0  # 05's timing, not 06's
+    assert (
+        rows["new"]["throughput_ratio"] == 10.0 and rows["new"]["speed_measured_in"] == "06_speed"
+    )
+
+
+def test_role_is_checked():
+    with pytest.raises(ValueError, match="role"):
+        summary.model_entry(
+            name="x",
+            file="x",
+            role="other",
+            parent=None,
+            description="",
+            evaluation={"test_accuracy": 1, "size_bytes": 1},
+            predictions="p",
+        )
