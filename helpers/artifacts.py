@@ -43,6 +43,7 @@ PRODUCERS: dict[str, str] = {
     "qat_metrics.json": "04_quantization_aware_training.ipynb",
     "comparison_metrics.json": "05_comparison.ipynb",
     "summary.json": "05_comparison.ipynb",
+    "speed_metrics.json": "06_speed.ipynb",
     "below8_metrics.json": "07_below_8_bits.ipynb",
 }
 

@@ -10,8 +10,10 @@ runs long enough to be stable. Slow drifts then hit all variants alike, and each
 Two numbers, because they answer different questions:
 
 * **batch-1 latency**: the median time of single-image calls (what one request costs, including
-  the fixed cost of a call from Python into the runtime);
-* **throughput**: images per second at a large batch (the arithmetic, where kernels matter).
+  the fixed cost of a call from Python into the runtime: setting the input, running, reading the
+  output);
+* **throughput**: images per second at a large batch, timing only the computation
+  (``invoke()``), where kernels matter; copying each batch in and the result out is not timed.
 
 Reported per variant: the median over rounds and its interquartile range, and the median of the
 per-round ratios to the reference with a distribution-free 95% interval
@@ -38,7 +40,7 @@ CONTROL_BAND = (0.9, 1.1)  # float16 / float32 must land here: same arithmetic a
 class _Contender:
     name: str
     batched: LiteRTModel  # one interpreter sized for `batch_size` ...
-    single: LiteRTModel  # ... and one for batch 1, so no resizing happens between passes
+    single: LiteRTModel | None  # ... and one for batch 1 (latency), so no resizing between passes
     batches: list[np.ndarray]  # real test images, already in the model's input type
     singles: np.ndarray  # the same images one by one: (N, 1, 28, 28, 1)
     batches_per_pass: int = 1
@@ -49,12 +51,17 @@ class _Contender:
 
 
 def _time_batches(contender: _Contender, count: int, start: int) -> float:
-    """Seconds for ``count`` consecutive batches, starting at batch ``start`` (cycling)."""
-    batches, run = contender.batches, contender.batched.invoke_tensor
-    begin = time.perf_counter()
+    """Seconds of computation for ``count`` consecutive batches, starting at batch ``start``
+    (cycling). Only ``invoke()`` is timed: copying a batch in (which for a single layer fed a
+    large activation can cost more than the layer) and reading the output are left out."""
+    batches, model = contender.batches, contender.batched
+    total = 0.0
     for i in range(count):
-        run(batches[(start + i) % len(batches)])
-    return time.perf_counter() - begin
+        model.set_input(batches[(start + i) % len(batches)])
+        begin = time.perf_counter()
+        model.invoke()
+        total += time.perf_counter() - begin
+    return total
 
 
 def _time_single_calls(contender: _Contender, count: int, start: int) -> np.ndarray:
@@ -69,9 +76,24 @@ def _time_single_calls(contender: _Contender, count: int, start: int) -> np.ndar
     return timings * 1e3
 
 
-def _load(name: str, source, batch_size: int, images, threads: int, resolver: str) -> _Contender:
+def _load(
+    name: str, source, batch_size: int, images, threads: int, resolver: str, latency: bool
+) -> _Contender:
+    """One model to time. ``source`` is a path or bytes, or a dict with ``model`` and any of
+    ``inputs`` (its own float inputs, e.g. a layer's activations), ``threads`` and ``resolver``."""
+    if isinstance(source, dict):
+        images = source.get("inputs", images)
+        threads = source.get("threads", threads)
+        resolver = source.get("resolver", resolver)
+        source = source["model"]
+    if len(images) < batch_size:
+        raise ValueError(
+            f"need at least {batch_size} inputs for one batch of {name}, got {len(images)}"
+        )
     batched = LiteRTModel(source, num_threads=threads, resolver=resolver)
-    single = LiteRTModel(batched.content, num_threads=threads, resolver=resolver)
+    single = (
+        LiteRTModel(batched.content, num_threads=threads, resolver=resolver) if latency else None
+    )
     batched.set_batch_size(batch_size)
     usable = len(images) // batch_size * batch_size
     prepared = batched.to_input(images[:usable])
@@ -100,19 +122,17 @@ def measure_interleaved(
 ) -> dict:
     """Interleaved throughput (and batch-1 latency) of several ``.tflite`` models on real images.
 
-    ``models`` maps names to ``.tflite`` paths or bytes; ``reference`` must be one of them.
-    ``images`` are preprocessed float images (at least ``batch_size``). Each round times every
-    model once, in an order that rotates from round to round. Returns a JSON-ready dict (see
-    :func:`summarise`).
+    ``models`` maps names to ``.tflite`` paths or bytes (or dicts, see :func:`_load`: per-model
+    inputs, threads or kernels); ``reference`` must be one of them. ``images`` are preprocessed
+    float inputs (at least ``batch_size``). Each round times every model once, in an order that
+    rotates from round to round. Returns a JSON-ready dict (see :func:`summarise`).
     """
     if reference not in models:
         raise ValueError(f"the reference {reference!r} is not among the models {list(models)}")
     if rounds < 1 or batch_size < 1:
         raise ValueError("rounds and batch_size must be >= 1")
-    if len(images) < batch_size:
-        raise ValueError(f"need at least {batch_size} images for one batch, got {len(images)}")
     contenders = [
-        _load(name, source, batch_size, images, threads, resolver)
+        _load(name, source, batch_size, images, threads, resolver, measure_latency)
         for name, source in models.items()
     ]
     # Warm up (the first calls allocate and pack weights), then size each pass to the time wanted.
@@ -150,6 +170,11 @@ def measure_interleaved(
             "threads": threads,
             "resolver": resolver,
             "reference": reference,
+            "per_model_options": {
+                name: {k: v for k, v in source.items() if k in ("threads", "resolver")}
+                for name, source in models.items()
+                if isinstance(source, dict)
+            },
             "images_per_pass": {c.name: c.batches_per_pass * batch_size for c in contenders},
             "latency_calls_per_round": (
                 {c.name: c.calls_per_round for c in contenders} if measure_latency else None

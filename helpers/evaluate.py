@@ -123,6 +123,14 @@ class LiteRTModel:
             self._output = self.interpreter.get_output_details()[0]
             self._batch = batch_size
 
+    def set_input(self, batch: np.ndarray) -> None:
+        """Copy an input tensor (already in the model's type and batch size) into the model."""
+        self.interpreter.set_tensor(self._input["index"], batch)
+
+    def invoke(self) -> None:
+        """Run the model on the input set last; only the computation, no copies."""
+        self.interpreter.invoke()
+
     def invoke_tensor(self, batch: np.ndarray) -> np.ndarray:
         """One call on an input tensor already in the model's type and batch size (raw output)."""
         self.interpreter.set_tensor(self._input["index"], batch)

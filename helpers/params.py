@@ -157,6 +157,16 @@ SPECS: dict[str, dict[str, Any]] = {
         "NUM_THREADS": Int(minimum=1, maximum=256),
         "GRID_IMAGES": Int(minimum=1, maximum=40),
     },
+    "06_speed": {
+        **COMMON,
+        "BATCH_SIZE": Int(minimum=1, maximum=4096),
+        "ROUNDS": Int(minimum=1, maximum=1000),
+        "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
+        "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
+        "SWEEP_CHANNELS": IntList(minimum=1, maximum=256),
+        "SWEEP_BATCH": Int(minimum=1, maximum=256),
+        "BATCH_CURVE": IntList(minimum=1, maximum=4096),
+    },
     "07_below_8_bits": {
         **COMMON,
         "CALIBRATION_IMAGES": Int(minimum=1, maximum=TRAIN_IMAGES),

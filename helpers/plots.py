@@ -307,34 +307,35 @@ def size_vs_accuracy(rows: Sequence[Mapping], title: str = "Size against accurac
 
 
 def speed_ratios(rows: Sequence[Mapping], threads: int, batch_size: int) -> plt.Figure:
-    """Throughput and batch-1 latency as multiples of float32's, with 95% intervals."""
+    """Throughput and batch-1 latency as multiples of float32's: medians with 95% intervals.
+
+    Points rather than bars: on a log scale a bar's length depends on where the axis starts."""
     rows = [r for r in rows if r.get("throughput_ratio") is not None]
     names = [r["name"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.8), sharey=True)
     positions = np.arange(len(rows))
     for ax, key, label in (
-        (axes[0], "throughput", f"throughput at batch {batch_size} (× float32)"),
-        (axes[1], "latency", "batch-1 latency (× float32; lower is faster)"),
+        (axes[0], "throughput", f"throughput at batch {batch_size} (× float32; right is faster)"),
+        (axes[1], "latency", "batch-1 latency (× float32; left is faster)"),
     ):
         values = np.array([r[f"{key}_ratio"] for r in rows])
         cis = np.array([r[f"{key}_ratio_ci"] for r in rows])
-        ax.barh(positions, values, color=QUANT_COLOR, alpha=0.8)
         ax.errorbar(
             values,
             positions,
             xerr=[values - cis[:, 0], cis[:, 1] - values],
-            fmt="none",
+            fmt="o",
+            color=QUANT_COLOR,
             ecolor="black",
             capsize=3,
         )
-        ax.axvline(1, color="black", linewidth=0.8)
+        ax.axvline(1, color=FLOAT_COLOR, linewidth=1, label="float32")
         ax.set_xscale("log")
         ax.set_xlabel(label + ", log scale")
     axes[0].set_yticks(positions, names)
     axes[0].invert_yaxis()
-    fig.suptitle(
-        f"Speed in LiteRT, {threads} thread, medians of interleaved rounds (bars: 95% interval)"
-    )
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Speed in LiteRT, {threads} thread: medians of interleaved rounds, 95% intervals")
     fig.tight_layout()
     return fig
 
@@ -409,5 +410,61 @@ def quantization_levels(weights: np.ndarray, schemes: Mapping[str, np.ndarray]) 
     np.atleast_1d(axes)[0].legend(fontsize=8, loc="upper left")
     np.atleast_1d(axes)[-1].set_xlabel("weight value (one output channel of the dense layer)")
     fig.suptitle("Fewer bits, fewer levels: where each scheme puts the same weights")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- 06 speed
+
+
+def layer_times(table, batch_size: int) -> plt.Figure:
+    """float32 and int8 time per image of each layer (single-layer models), side by side."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    positions = np.arange(len(table))
+    ax.barh(
+        positions - 0.2, table["float32 µs/image"], height=0.4, color=FLOAT_COLOR, label="float32"
+    )
+    ax.barh(positions + 0.2, table["int8 µs/image"], height=0.4, color=QUANT_COLOR, label="int8")
+    ax.set_yticks(positions, table.index)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"µs per image at batch {batch_size} (XNNPACK, 1 thread; median of rounds)")
+    ax.set_title("Where the time goes: each layer timed as a model of its own")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def channel_sweep(table, batch_size: int) -> plt.Figure:
+    """Time per image of one 2x2 convolution against its number of input channels."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    channels = table.index.to_numpy()
+    ax.plot(channels, table["float32 µs/image"], "o-", color=FLOAT_COLOR, label="float32")
+    ax.plot(channels, table["int8 µs/image"], "s-", color=QUANT_COLOR, label="int8")
+    for boundary in range(8, int(channels.max()) + 1, 8):
+        ax.axvline(boundary + 0.5, color="gray", linestyle=":", linewidth=1)
+    ax.set_xlabel("input channels of the convolution (dotted: blocks of 8)")
+    ax.set_ylabel("µs per image")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Conv2D(32, 2×2) on 28×28: the padding effect (batch {batch_size}, XNNPACK)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def batch_curve(curve) -> plt.Figure:
+    """Time per image against batch size, one line per model."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    markers = iter("os^Dv")
+    for name, rows in curve.groupby("model", sort=False):
+        ax.plot(rows["batch"], rows["µs/image"], marker=next(markers), label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(
+        sorted(curve["batch"].unique()), [str(b) for b in sorted(curve["batch"].unique())]
+    )
+    ax.set_xlabel("batch size (log scale)")
+    ax.set_ylabel("µs per image")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Batch size changes the answer (XNNPACK, 1 thread)")
+    ax.legend()
     fig.tight_layout()
     return fig

@@ -28,6 +28,10 @@ KNOWN_NOISE = re.compile(
             r"^fully_quantize: \d, inference_type: \d+, input_inference_type: \w+, "
             r"output_inference_type: \w+$",
             r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",
+            # LiteRT's CompiledModel registers accelerators and plugins, noisily, when first used.
+            r"^(INFO|WARNING): \[(environment|accelerator_registry|npu_registry|gpu_registry|"
+            r"cpu_registry|compiler_plugin|compiled_model)\.cc:\d+\]",
+            r"^└ Could not load shared library .*libLiteRtCompilerPlugin",
         )
     )
 )

@@ -29,6 +29,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "03_post_training_quantization",
     "04_quantization_aware_training",
     "05_comparison",
+    "06_speed",
     "07_below_8_bits",
 )
 
@@ -43,6 +44,13 @@ QUICK_PARAMETERS: dict[str, dict] = {
     },
     "04_quantization_aware_training": {"QAT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
     "05_comparison": {"ROUNDS": 3, "MIN_PASS_SECONDS": 0.05, "LATENCY_SECONDS": 0.01},
+    "06_speed": {
+        "ROUNDS": 2,
+        "MIN_PASS_SECONDS": 0.01,
+        "CALIBRATION_SAMPLES": 100,
+        "SWEEP_CHANNELS": [1, 8],
+        "BATCH_CURVE": [8],
+    },
     "07_below_8_bits": {
         "CALIBRATION_IMAGES": 200,
         "VALIDATE_IMAGES": 64,
