@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUICK ?= 0
 RUN_FLAGS := $(if $(filter 1 yes true,$(QUICK)),--quick,)
+LAB_FLAGS = $(if $(PORT),--port $(PORT)) $(if $(IP),--ip $(IP)) \
+	$(if $(filter 1 yes true,$(HEADLESS)),--headless) $(if $(filter 0 no false,$(HEADLESS)),--no-headless)
 
 .PHONY: help setup data run-all test readme-results lab lint clean
 
@@ -40,8 +42,10 @@ test: setup data  ## unit and smoke tests, then nbval runs the committed noteboo
 readme-results: setup  ## copy the last full run's table and figure into README.md and docs/
 	$(BIN)/python -m helpers.report
 
-lab: setup data  ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+# PORT=8890: exactly that port (default: the first free one from 8888). HEADLESS=1: no browser
+# (the default on Linux without a display); HEADLESS=0: open one. IP=0.0.0.0 inside a container.
+lab: setup data  ## open JupyterLab on notebooks/ with the .venv kernel (PORT=, HEADLESS=1, IP=0.0.0.0)
+	@$(BIN)/python -m helpers.lab $(LAB_FLAGS)
 
 lint: setup  ## ruff over helpers, tests and notebooks
 	$(BIN)/ruff check helpers tests notebooks
