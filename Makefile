@@ -10,7 +10,7 @@ RUN_FLAGS := $(if $(filter 1 yes true,$(QUICK)),--quick,)
 LAB_FLAGS = $(if $(PORT),--port $(PORT)) $(if $(IP),--ip $(IP)) \
 	$(if $(filter 1 yes true,$(HEADLESS)),--headless) $(if $(filter 0 no false,$(HEADLESS)),--no-headless)
 
-.PHONY: help setup data run-all test readme-results lab lint clean
+.PHONY: help setup data run-all test test-browser browser readme-results lab lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,18 @@ test: setup data  ## unit and smoke tests, then nbval runs the committed noteboo
 	@tmp=$$(mktemp -d) && echo "nbval: ARTIFACTS_DIR=$$tmp" && \
 	ARTIFACTS_DIR=$$tmp $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/; \
 	status=$$?; rm -rf $$tmp; exit $$status
+
+test-browser: setup data browser  ## JupyterLab in a headless Chromium: run 01 and 03 through the UI, check the page
+	$(BIN)/python -m pytest -m browser tests/browser
+
+# Like `make data`: nothing to do if present, else Debian's package as root, else say how.
+browser:  ## make sure Chromium is present for the browser test (Debian's chromium, as root)
+	@if command -v chromium >/dev/null; then echo "Chromium present: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser test ..."; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "No chromium, and installing it needs root and apt-get: the browser test will skip." \
+		"Install it with: sudo apt-get install chromium"; fi
 
 readme-results: setup  ## copy the last full run's table and figure into README.md and docs/
 	$(BIN)/python -m helpers.report
