@@ -2,20 +2,39 @@
 # Everything runs inside .venv, created by `make setup` from the pinned requirements.txt.
 
 PYTHON ?= python3
+# The Pythons the pinned wheels exist for; pyproject.toml's requires-python says the same (a unit
+# test checks) and `make test-pythons` runs the quick chain on each of them.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SETUP_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
 QUICK ?= 0
 RUN_FLAGS := $(if $(filter 1 yes true,$(QUICK)),--quick,)
+LAB_FLAGS = $(if $(PORT),--port $(PORT)) $(if $(IP),--ip $(IP)) \
+	$(if $(filter 1 yes true,$(HEADLESS)),--headless) $(if $(filter 0 no false,$(HEADLESS)),--no-headless)
 
-.PHONY: help setup data run-all test test-full readme-results lab lint clean
+.PHONY: help setup data run-all test test-full test-browser test-pythons browser readme-results lab lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 setup: $(STAMP)  ## create .venv with the pinned stack and helpers (no-op when current)
+ifeq ($(origin PYTHON),command line)
+	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	[ "$$want" = "$$have" ] || echo "make setup: $(VENV) already runs Python $$have, not $(PYTHON); \
+	to switch: rm -rf $(VENV) && make setup PYTHON=$(PYTHON)"
+endif
 
+# Before anything is installed, one line if the interpreter cannot work: .venv's own if it exists,
+# else $(PYTHON).
 $(STAMP): requirements.txt pyproject.toml
+	@v=$$($(SETUP_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	found="is Python $$v"; [ -n "$$v" ] || found="does not run"; \
+	case " $(SUPPORTED_PYTHONS) " in *" $$v "*) ;; *) echo "make setup: '$(SETUP_PYTHON)' $$found; \
+	the pinned stack needs one of Python $(SUPPORTED_PYTHONS). Pick one: \
+	$(if $(wildcard $(BIN)/python),rm -rf $(VENV) && )make setup PYTHON=python3.13 (a name or a path)"; exit 1;; esac
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -36,7 +55,7 @@ data: setup  ## make sure Fashion-MNIST is present (Debian package offline, else
 	fi
 	$(BIN)/python -m helpers.data
 
-run-all: setup data  ## run notebooks 01-05 with papermill into outputs/ (QUICK=1: small parameters)
+run-all: setup data  ## run notebooks 01-07 with papermill into outputs/ (QUICK=1: small parameters)
 	$(BIN)/python -m helpers.runner $(RUN_FLAGS)
 
 # `make test`: nbval executes the committed notebooks once, with the quick parameters (papermill's
@@ -57,15 +76,36 @@ test-full: setup data  ## nbval on the committed notebooks with their default pa
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && echo "nbval: ARTIFACTS_DIR=$$tmp" && \
 	ARTIFACTS_DIR=$$tmp $(PYTEST) --nbval-lax --nbval-current-env notebooks/
 
+test-browser: setup data browser  ## JupyterLab in a headless Chromium: run 01 and 03 through the UI, check the page
+	$(BIN)/python -m pytest -m browser tests/browser
+
+# Each Python found gets a fresh venv in a temporary folder (built by `make setup`; about 1 GB of
+# wheels, fast again from pip's cache) and runs the quick chain. Missing Pythons are skipped with
+# the reason printed. PYTHONS="3.12" to try only some.
+PYTHONS ?= $(SUPPORTED_PYTHONS)
+test-pythons: setup data  ## the quick chain on each supported Python found here, each in a fresh venv
+	$(BIN)/python scripts/test_pythons.py $(PYTHONS)
+
+# Like `make data`: nothing to do if present, else Debian's package as root, else say how.
+browser:  ## make sure Chromium is present for the browser test (Debian's chromium, as root)
+	@if command -v chromium >/dev/null; then echo "Chromium present: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser test ..."; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "No chromium, and installing it needs root and apt-get: the browser test will skip." \
+		"Install it with: sudo apt-get install chromium"; fi
+
 readme-results: setup  ## rebuild README.md's results section from the last full run's summary.json
 	$(BIN)/python -m helpers.readme
 
-lab: setup data  ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+# PORT=8890: exactly that port (default: the first free one from 8888). HEADLESS=1: no browser
+# (the default on Linux without a display); HEADLESS=0: open one. IP=0.0.0.0 inside a container.
+lab: setup data  ## open JupyterLab on notebooks/ with the .venv kernel (PORT=, HEADLESS=1, IP=0.0.0.0)
+	@$(BIN)/python -m helpers.lab $(LAB_FLAGS)
 
-lint: setup  ## ruff over helpers, tests and notebooks
-	$(BIN)/ruff check helpers tests notebooks
-	$(BIN)/ruff format --check helpers tests notebooks
+lint: setup  ## ruff over helpers, tests, notebooks and scripts
+	$(BIN)/ruff check helpers tests notebooks scripts
+	$(BIN)/ruff format --check helpers tests notebooks scripts
 
 clean:  ## remove artifacts/, outputs/ and caches (keeps .venv)
 	rm -rf artifacts outputs .pytest_cache .ruff_cache
