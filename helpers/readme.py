@@ -26,9 +26,14 @@ def readme_results(summary: Mapping, run_log: Mapping | None) -> str:
     params = summary["params"]
     bench = summary["benchmark"].get("05_comparison", {})
     by_name = {row["name"]: row for row in summary["variants"]}
+    complete = bool(run_log) and not run_log.get("quick") and len(run_log.get("notebooks", {})) > 1
     minutes = (
-        f" The whole `make run-all` took {run_log['total_seconds'] / 60:.1f} minutes."
-        if run_log and not run_log.get("quick")
+        f" The whole `make run-all` took {run_log['total_seconds'] / 60:.1f} minutes ("
+        + ", ".join(
+            f"{name[:2]}: {seconds:.0f} s" for name, seconds in run_log["notebooks"].items()
+        )
+        + ")."
+        if complete
         else ""
     )
     control = summary.get("speed_control") or {}

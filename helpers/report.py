@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import numpy as np
-
 from helpers.benchmark import ratio_between, speed_verdict
+
+
+def format_p(p: float) -> str:
+    """A p-value for people: two significant digits, and no '0' for an underflow."""
+    return "< 1e-300" if p < 1e-300 else f"{p:.2g}"
 
 
 def _interval(values, fmt: str) -> str:
@@ -58,7 +61,7 @@ TABLE_COLUMNS: tuple[tuple[str, Callable[[Mapping], str | None]], ...] = (
     ("Δ vs parent, pp (95% CI)", _pp_with_ci),
     (
         "McNemar p vs parent",
-        lambda r: None if r.get("p_value_vs_parent") is None else f"{r['p_value_vs_parent']:.2g}",
+        lambda r: None if r.get("p_value_vs_parent") is None else format_p(r["p_value_vs_parent"]),
     ),
     (
         "agreement with parent",
@@ -128,7 +131,7 @@ def accuracy_sentence(row: Mapping, versus: str = "parent") -> str:
     else:
         delta, ci = row["change_pp"], row["delta_vs_baseline_ci95_pp"]
         p, verdict, other = row["p_value_vs_baseline"], row["verdict_vs_baseline"], "keras_float"
-    numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar p = {p:.2g}"
+    numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar p = {format_p(p)}"
     if verdict == "tie":
         return f"`{row['name']}` ties with `{other}` ({numbers})"
     word = "beats" if verdict == "better" else "loses to"
@@ -241,10 +244,6 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
     return "\n\n".join(parts)
 
 
-def fmt_p(p: float) -> str:
-    return f"{p:.2g}" if np.isfinite(p) else "–"
-
-
 # --------------------------------------------------------------------------- notebook tables
 
 
@@ -340,3 +339,16 @@ def delegation_text(plan: Mapping) -> str:
     if not delegated:
         return f"none of its {total} operations"
     return f"{len(delegated)} of its {total} operations (not {', '.join(sorted(set(builtin)))})"
+
+
+def qat_versus_ptq_sentence(*, verdict: str) -> str:
+    """Notebook 04's verdict on QAT against PTQ of the same, equally trained float model."""
+    sentences = {
+        "tie": "On this small model, then, QAT does not measurably beat post-training "
+        "quantization: PTQ int8 already loses too little for QAT to win back.",
+        "better": "Here QAT keeps measurably more test images right than PTQ of the same model.",
+        "worse": "Here PTQ of the same model keeps measurably more test images right than QAT.",
+    }
+    if verdict not in sentences:
+        raise ValueError(f"verdict must be one of {', '.join(sentences)}, got {verdict!r}")
+    return sentences[verdict]

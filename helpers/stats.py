@@ -127,20 +127,6 @@ def compare_predictions(
     )
 
 
-def describe_comparison(comparison: PairedComparison | dict, reference_name: str) -> str:
-    """One sentence a learner can trust: the difference, its interval, p, and the verdict."""
-    c = comparison if isinstance(comparison, dict) else comparison.as_dict()
-    low, high = c["ci95_pp"]
-    numbers = (
-        f"{c['delta_pp']:+.2f} pp against {reference_name} (95% interval {low:+.2f} to "
-        f"{high:+.2f}; McNemar p = {c['p_value']:.2g}, {c['only_model_right']} vs "
-        f"{c['only_reference_right']} images right only on one side)"
-    )
-    if c["verdict"] == "tie":
-        return f"a tie: {numbers}"
-    return f"{'better' if c['verdict'] == 'better' else 'worse'}: {numbers}"
-
-
 # --------------------------------------------------------------------------- medians of ratios
 
 

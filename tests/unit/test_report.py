@@ -165,3 +165,11 @@ def test_comparison_frame_has_the_verdict(verdict):
         parent="keras_float",
     )
     assert frame.loc["int8", "verdict"] == verdict
+
+
+def test_qat_versus_ptq_sentence_branches():
+    assert "does not measurably beat" in report.qat_versus_ptq_sentence(verdict="tie")
+    assert "QAT keeps measurably more" in report.qat_versus_ptq_sentence(verdict="better")
+    assert "PTQ of the same model keeps" in report.qat_versus_ptq_sentence(verdict="worse")
+    with pytest.raises(ValueError, match="verdict"):
+        report.qat_versus_ptq_sentence(verdict="maybe")

@@ -213,12 +213,10 @@ def test_readme_section_is_rebuilt_from_a_summary():
             }
         ],
     }
-    section = readme.readme_results(
-        summary, {"total_seconds": 120, "quick": False, "notebooks": {}}
-    )
-    assert (
-        "Test CPU" in section and "2.0 minutes" in section and "| int8 | keras_float |" in section
-    )
+    log = {"total_seconds": 120, "quick": False, "notebooks": {"01_data": 10, "02_baseline": 110}}
+    section = readme.readme_results(summary, log)
+    assert "Test CPU" in section and "2.0 minutes (01: 10 s, 02: 110 s)" in section
+    assert "| int8 | keras_float |" in section
     assert "AVX2" in section and "a tie, as it must be" in section
     old = f"a\n{readme.README_START}\nold\n{readme.README_END}\nb"
     assert (
