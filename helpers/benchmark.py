@@ -3,17 +3,18 @@
 A shared machine drifts: another process wakes up, the CPU clock changes, caches are flushed.
 Measuring one variant after the other lets a few hundred milliseconds of interference move a
 whole variant. So every variant is measured **interleaved**, round-robin over all files
-(A B C ... then B C ... A, the start rotating each round), for many rounds, and each timed pass
+(each round in a new random order, so that no file always follows the same neighbour), for many rounds, and each timed pass
 runs long enough to be stable. Slow drifts then hit all variants alike, and each round gives a
 *paired* ratio to the reference (float32), measured seconds apart.
 
 Two numbers, because they answer different questions:
 
-* **batch-1 latency**: the median time of single-image calls (what one request costs, including
-  the fixed cost of a call from Python into the runtime: setting the input, running, reading the
-  output);
-* **throughput**: images per second at a large batch, timing only the computation
-  (``invoke()``), where kernels matter; copying each batch in and the result out is not timed.
+* **batch-1 latency**: the median time to compute one image on its own;
+* **throughput**: images per second at a large batch.
+
+Both time only the computation (``invoke()``): copying the input in and the result out, and
+Python's own call overhead, are left out, so the two are comparable per image and a single
+layer fed a large activation is not dominated by the copy.
 
 Reported per variant: the median over rounds and its interquartile range, and the median of the
 per-round ratios to the reference with a distribution-free 95% interval
@@ -65,13 +66,13 @@ def _time_batches(contender: _Contender, count: int, start: int) -> float:
 
 
 def _time_single_calls(contender: _Contender, count: int, start: int) -> np.ndarray:
-    """Milliseconds of each of ``count`` single-image calls."""
-    singles, run = contender.singles, contender.single.invoke_tensor
+    """Milliseconds of computation (``invoke()``) for each of ``count`` single-image calls."""
+    singles, model = contender.singles, contender.single
     timings = np.empty(count)
     for i in range(count):
-        image = singles[(start + i) % len(singles)]
+        model.set_input(singles[(start + i) % len(singles)])
         begin = time.perf_counter()
-        run(image)
+        model.invoke()
         timings[i] = time.perf_counter() - begin
     return timings * 1e3
 
@@ -119,13 +120,13 @@ def measure_interleaved(
     resolver: str = "default",
     measure_latency: bool = True,
     progress: Callable[[str], None] | None = print,
+    seed: int = 0,
 ) -> dict:
     """Interleaved throughput (and batch-1 latency) of several ``.tflite`` models on real images.
 
     ``models`` maps names to ``.tflite`` paths or bytes (or dicts, see :func:`_load`: per-model
     inputs, threads or kernels); ``reference`` must be one of them. ``images`` are preprocessed
-    float inputs (at least ``batch_size``). Each round times every model once, in an order that
-    rotates from round to round. Returns a JSON-ready dict (see :func:`summarise`).
+    float inputs (at least ``batch_size``). Each round times every model once, in a random order drawn afresh each round (seeded by ``seed``). Returns a JSON-ready dict (see :func:`summarise`).
     """
     if reference not in models:
         raise ValueError(f"the reference {reference!r} is not among the models {list(models)}")
@@ -145,9 +146,11 @@ def measure_interleaved(
             per_call = float(np.median(_time_single_calls(contender, 50, 0))) / 1e3
             contender.calls_per_round = max(20, int(latency_seconds / per_call))
     started = time.perf_counter()
+    order_rng = np.random.default_rng(seed)
     for round_index in range(rounds):
-        shift = round_index % len(contenders)
-        for contender in contenders[shift:] + contenders[:shift]:
+        # A fresh random order every round: no file always follows the same neighbour.
+        for index in order_rng.permutation(len(contenders)):
+            contender = contenders[index]
             count = contender.batches_per_pass
             seconds = _time_batches(contender, count, round_index * count)
             contender.throughput.append(count * batch_size / seconds)

@@ -75,6 +75,26 @@ def has_int8_dot_product(flags: set[str] | None = None) -> bool:
     return bool(flags & INT8_DOT_PRODUCT)
 
 
+def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
+    """Data and unified cache sizes in bytes seen by CPU 0 (Linux), e.g. {"L1d": 49152, ...}."""
+    from pathlib import Path
+
+    sizes = {}
+    for entry in sorted(Path(root).glob("index*")):
+        try:
+            level = (entry / "level").read_text().strip()
+            kind = (entry / "type").read_text().strip()
+            size = (entry / "size").read_text().strip()
+        except OSError:
+            continue
+        if kind == "Instruction":
+            continue
+        multiplier = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(size[-1:], 1)
+        number = int(size.rstrip("KMG")) * multiplier
+        sizes[f"L{level}{'d' if kind == 'Data' else ''}"] = number
+    return sizes
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -95,6 +115,7 @@ def describe() -> dict:
         "platform": platform.platform(),
         "simd": simd_features(flags),
         "int8_dot_product": has_int8_dot_product(flags),
+        "caches": cache_sizes(),
     }
 
 

@@ -25,7 +25,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_baseline_cnn() -> keras.Model:
-    """The source article's CNN: two small conv blocks and a dense head (about 60k weights)."""
+    """The source article's CNN: two small conv blocks and a dense head (75,609 weights)."""
     return keras.Sequential(
         [
             keras.layers.Input(shape=INPUT_SHAPE, name="image"),
@@ -99,6 +99,20 @@ def load_keras_model(path) -> keras.Model:
     return keras.models.load_model(path)
 
 
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """An uncompiled copy with the same architecture and weights: saves without optimizer state."""
+    bare = keras.models.clone_model(model)
+    bare.set_weights(model.get_weights())
+    return bare
+
+
+def summary_text(model: keras.Model, line_length: int = 90) -> str:
+    """``model.summary()`` as one string (one output block in a notebook, not one per line)."""
+    lines: list[str] = []
+    model.summary(line_length=line_length, print_fn=lines.append)
+    return "\n".join(lines)
+
+
 def saved_sizes(model: keras.Model, folder) -> dict[str, int]:
     """Bytes of the ``.keras`` file of ``model`` as trained, and of an uncompiled copy.
 
@@ -107,8 +121,7 @@ def saved_sizes(model: keras.Model, folder) -> dict[str, int]:
     """
     from pathlib import Path
 
-    bare = keras.models.clone_model(model)
-    bare.set_weights(model.get_weights())
+    bare = without_optimizer(model)
     sizes = {}
     for label, candidate in (("with_optimizer", model), ("without_optimizer", bare)):
         path = Path(folder) / f"size-check-{label}.keras"

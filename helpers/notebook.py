@@ -16,7 +16,10 @@ def quiet_known_noise() -> None:
     * "tf.lite.Interpreter is deprecated": raised inside TensorFlow's own QuantizationDebugger.
       This project runs models in ``ai_edge_litert`` everywhere else.
     * Native lines TensorFlow prints straight to standard error (see :mod:`helpers.quiet`).
+
+    It also lets pandas show long table cells whole instead of cutting them with "...".
     """
+    import pandas as pd
     import tensorflow as tf
 
     from helpers.quiet import install_stderr_filter
@@ -25,6 +28,7 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
     install_stderr_filter()
+    pd.set_option("display.max_colwidth", None)
 
 
 def describe_environment(seed: int | None = None) -> dict:

@@ -176,6 +176,8 @@ SPECS: dict[str, dict[str, Any]] = {
         "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
         "LATENCY_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
         "NUM_THREADS": Int(minimum=1, maximum=256),
+        "SIZE_TARGET": Float(minimum=0, maximum=1, exclusive_minimum=True),
+        "TOLERANCE_PP": Float(minimum=0, maximum=100),
     },
 }
 

@@ -57,7 +57,7 @@ def class_balance(train_counts: Sequence[int], test_counts: Sequence[int]) -> pl
     ax.set_xticks(positions, CLASS_NAMES, rotation=30, ha="right")
     ax.set_ylabel("images")
     ax.set_title("Images per class")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
@@ -77,6 +77,8 @@ def samples_per_class(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
         row[0].set_ylabel(CLASS_NAMES[cls], rotation=0, ha="right", va="center")
     fig.suptitle("Random training images of every class")
     fig.tight_layout()
@@ -119,14 +121,25 @@ def training_curves(history: Mapping[str, Sequence[float]]) -> plt.Figure:
 
 
 def per_class_bars(
-    values: Mapping[str, Sequence[float]], title: str, ylabel: str, zero_line: bool = False
+    values: Mapping[str, Sequence[float]],
+    title: str,
+    ylabel: str,
+    zero_line: bool = False,
+    marks: Mapping[str, Sequence[bool]] | None = None,
 ) -> plt.Figure:
-    """Grouped bars per class, one group member per entry of ``values``."""
+    """Grouped bars per class, one group member per entry of ``values``; ``marks`` puts a star
+    over the bars flagged True (e.g. a measurable per-class difference)."""
     fig, ax = plt.subplots(figsize=(10, 4))
     positions = np.arange(len(CLASS_NAMES))
     width = 0.8 / max(1, len(values))
     for i, (label, series) in enumerate(values.items()):
-        ax.bar(positions + (i - (len(values) - 1) / 2) * width, series, width=width, label=label)
+        x = positions + (i - (len(values) - 1) / 2) * width
+        ax.bar(x, series, width=width, label=label)
+        for xi, yi, flagged in zip(x, series, (marks or {}).get(label, []), strict=False):
+            if flagged:
+                ax.annotate(
+                    "*", (xi, yi), ha="center", va="bottom" if yi >= 0 else "top", fontsize=12
+                )
     ax.set_xticks(positions, CLASS_NAMES, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -154,6 +167,7 @@ def weight_quantization(
     axes[1].set_xlabel("q (integer)")
     error = (dequantized - float_weights).ravel()
     axes[2].hist(error, bins=80, color="gray")
+    axes[2].locator_params(axis="x", nbins=4)
     axes[2].set_title("error after dequantizing")
     axes[2].set_xlabel("scale·(q − zero_point) − w")
     fig.tight_layout()
@@ -186,7 +200,7 @@ def calibration_study(study, float_accuracy: float, used_samples: int) -> plt.Fi
     ``study`` has one row per draw: ``samples``, ``draw``, ``accuracy``, and one ``range <layer>``
     column per calibrated activation.
     """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
     sizes = sorted(study["samples"].unique())
     grouped = study.groupby("samples")["accuracy"]
     means, lows, highs = grouped.mean(), grouped.min(), grouped.max()
@@ -219,7 +233,12 @@ def calibration_study(study, float_accuracy: float, used_samples: int) -> plt.Fi
     left.set_xlabel("calibration images (log scale)")
     left.set_ylabel("int8 test accuracy (%)")
     left.set_title("Accuracy against calibration set size")
-    left.legend(fontsize=8)
+    # At least one percentage point tall: a few images' difference should look like one.
+    centre = float(study["accuracy"].mean()) * 100
+    low_y = min(float(study["accuracy"].min()) * 100, float_accuracy * 100, centre - 0.5)
+    high_y = max(float(study["accuracy"].max()) * 100, float_accuracy * 100, centre + 0.5)
+    left.set_ylim(low_y - 0.05, high_y + 0.05)
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     range_columns = [c for c in study.columns if c.startswith("range ")]
     for column in range_columns:
         per_size = study.groupby("samples")[column]
@@ -230,7 +249,7 @@ def calibration_study(study, float_accuracy: float, used_samples: int) -> plt.Fi
     right.set_xlabel("calibration images (log scale)")
     right.set_ylabel("calibrated range width (log)")
     right.set_title("What calibration sets: each activation's range")
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4)
     fig.tight_layout()
     return fig
 
@@ -266,8 +285,13 @@ def size_vs_accuracy(rows: Sequence[Mapping], title: str = "Size against accurac
     from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(10, 0.25 * len(rows) + 3.5))
-    on_scale = [r["change_pp"] for r in rows if r["change_pp"] >= OFF_SCALE_PP]
-    spread = max(1.0, max(abs(v) for v in on_scale) * 1.4) if on_scale else 1.0
+    on_scale = [
+        bound
+        for r in rows
+        if r["change_pp"] >= OFF_SCALE_PP
+        for bound in r["delta_vs_baseline_ci95_pp"]
+    ]
+    spread = max(1.0, max(abs(v) for v in on_scale) * 1.15) if on_scale else 1.0
     bottom = max(-spread, OFF_SCALE_PP)
     points, texts = [], []
     for row in rows:
@@ -296,7 +320,9 @@ def size_vs_accuracy(rows: Sequence[Mapping], title: str = "Size against accurac
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v in (30, 50, 200) else ""))
+    ax.xaxis.set_minor_formatter(
+        FuncFormatter(lambda v, _: f"{v:g}" if round(v) in (20, 30, 50, 70, 200, 300) else "")
+    )
     ax.set_xlabel("file size (KiB, log scale)")
     ax.set_ylabel("accuracy − float baseline (percentage points)")
     ax.set_title(f"{title}\n(bars: paired 95% interval; a bar crossing 0 is a tie)")
@@ -331,6 +357,22 @@ def speed_ratios(rows: Sequence[Mapping], threads: int, batch_size: int) -> plt.
         )
         ax.axvline(1, color=FLOAT_COLOR, linewidth=1, label="float32")
         ax.set_xscale("log")
+        ticks = [
+            t
+            for t in (0.01, 0.03, 0.1, 0.3, 0.5, 1, 2, 3, 5, 10, 30, 100)
+            if cis.min() / 1.5 <= t <= cis.max() * 1.5
+        ]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        for value, position in zip(values, positions, strict=True):
+            ax.annotate(
+                f"{value:.2f}",
+                (value, position),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=8,
+            )
         ax.set_xlabel(label + ", log scale")
     axes[0].set_yticks(positions, names)
     axes[0].invert_yaxis()
@@ -452,17 +494,32 @@ def channel_sweep(table, batch_size: int) -> plt.Figure:
 
 
 def batch_curve(curve) -> plt.Figure:
-    """Time per image against batch size, one line per model."""
+    """Time per image against batch size, one line per model; whiskers span the rounds' IQR."""
     fig, ax = plt.subplots(figsize=(8, 4))
+    colors = iter([FLOAT_COLOR, QUANT_COLOR, "#8250df", "#57606a", "#cf222e"])
     markers = iter("os^Dv")
     for name, rows in curve.groupby("model", sort=False):
-        ax.plot(rows["batch"], rows["µs/image"], marker=next(markers), label=name)
+        err = None
+        if {"µs/image low", "µs/image high"} <= set(rows.columns):
+            err = [
+                rows["µs/image"] - rows["µs/image low"],
+                rows["µs/image high"] - rows["µs/image"],
+            ]
+        ax.errorbar(
+            rows["batch"],
+            rows["µs/image"],
+            yerr=err,
+            marker=next(markers),
+            color=next(colors),
+            capsize=3,
+            label=name,
+        )
     ax.set_xscale("log", base=2)
-    ax.set_xticks(
-        sorted(curve["batch"].unique()), [str(b) for b in sorted(curve["batch"].unique())]
-    )
+    batches = sorted(curve["batch"].unique())
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.minorticks_off()
     ax.set_xlabel("batch size (log scale)")
-    ax.set_ylabel("µs per image")
+    ax.set_ylabel("µs per image (whiskers: interquartile range of rounds)")
     ax.set_ylim(bottom=0)
     ax.set_title("Batch size changes the answer (XNNPACK, 1 thread)")
     ax.legend()

@@ -78,6 +78,10 @@ TABLE_COLUMNS: tuple[tuple[str, Callable[[Mapping], str | None]], ...] = (
     ),
     ("images/s (median, IQR)", _throughput),
     ("× float32 throughput (95% CI)", _ratio_with_ci),
+    (
+        "timed in",
+        lambda r: None if r.get("speed_measured_in") is None else r["speed_measured_in"][:2],
+    ),
 )
 
 
@@ -102,12 +106,15 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
 TABLE_LEGEND = (
     "*Float parent*: the float model the file was made from (PTQ files: the baseline "
     "`keras_float`; QAT: the QAT Keras model; the control's files: the control's float model). "
-    "*Δ vs parent*: accuracy difference with a paired bootstrap 95% interval; an interval that "
-    "contains 0 is a tie. *McNemar p*: exact test on the images where the two disagree in "
-    "correctness. *Agreement*: share of test images with the same predicted class. Speed: "
+    "*Δ vs parent*: accuracy difference with a paired bootstrap 95% interval. *McNemar p*: exact "
+    "test on the images where the two disagree in correctness. A difference is called only when "
+    "the interval excludes 0 and p < 0.05; otherwise it is a tie. *Agreement*: share of test images with the same predicted class. Speed: "
     "medians over interleaved rounds; *× float32 throughput* is the median of per-round ratios "
     "to float32 with a distribution-free 95% interval (1.00 inside the interval: no measurable "
-    "difference)."
+    "difference); each notebook timed its files in its own interleaved study (*timed in*), and an "
+    "interval covers the noise from round to round within that study, not from one run to the "
+    "next. Intervals and p-values are per comparison, not corrected for the number of "
+    "comparisons in the table."
 )
 
 
@@ -138,42 +145,74 @@ def accuracy_sentence(row: Mapping, versus: str = "parent") -> str:
     return f"`{row['name']}` {word} `{other}` ({numbers})"
 
 
-def speed_sentence(row: Mapping, reference: str = "float32") -> str:
-    """Throughput against float32: 'faster' or 'slower' only when the interval excludes 1."""
+def speed_sentence(row: Mapping, margin: float | None = None, reference: str = "float32") -> str:
+    """Throughput against float32: 'faster' or 'slower' only when the interval excludes 1;
+    a difference smaller than ``margin`` is flagged as too small to matter on this machine."""
     ratio, ci = row["throughput_ratio"], row["throughput_ratio_ci"]
     verdict = speed_verdict(ci)
     numbers = f"{ratio:.2f}× {reference}'s throughput, 95% interval {_interval(ci, '{:.2f}')}"
     if verdict == "tie":
         return f"`{row['name']}` is not measurably faster or slower than {reference} ({numbers})"
+    if margin is not None and abs(ratio - 1) < margin:
+        return (
+            f"`{row['name']}` is {verdict} than {reference} by less than the {margin:.0%} this run "
+            f"can resolve ({numbers})"
+        )
     return f"`{row['name']}` is {verdict} than {reference} ({numbers})"
 
 
 # --------------------------------------------------------------------------- recommendation
 
 
+NONINFERIORITY_PP = 0.3  # "no real loss": the 95% interval stays above -0.3 pp of the baseline
+SIZE_TIE = 0.01  # files within 1% of the smallest are the same size for the recommendation
+SPEED_MARGIN = 0.05  # speed ratios within 5% (or the control's resolution, if larger) are a tie
+SPEED_STUDY = "05_comparison"  # speed is ranked only among files timed together, in notebook 05
+
+
+def speed_margin(control: Mapping | None) -> float:
+    """The smallest speed difference this run can resolve: 5%, or how far the float16/float32
+    control (which must be a tie) strayed from 1, whichever is larger."""
+    if not control:
+        return SPEED_MARGIN
+    return max(SPEED_MARGIN, *(abs(bound - 1) for bound in control["ci"]))
+
+
+def non_inferior(row: Mapping) -> bool:
+    return row["delta_vs_baseline_ci95_pp"][0] >= -NONINFERIORITY_PP
+
+
 def recommend(
     rows: Sequence[Mapping],
     studies: Mapping[str, Mapping | None],
     compare: Callable[[str, str], Mapping] | None = None,
+    control: Mapping | None = None,
 ) -> dict:
     """Pick a variant for size, for accuracy and for speed, following the paired tests.
 
-    Candidates are shippable ``.tflite`` variants (not references or controls).
+    Candidates are shippable ``.tflite`` variants (not references or controls) without a
+    ``caveat`` (e.g. an accuracy that depends on the kernel library).
 
-    * size: the smallest file that is not measurably worse than the float baseline;
+    * size: among files *non-inferior* to the float baseline (95% interval of the difference
+      above ``-NONINFERIORITY_PP``), the smallest; files within ``SIZE_TIE`` of it count as the
+      same size and the most accurate of them wins;
     * accuracy: the most accurate file, with the files statistically tied with it
       (``compare(a, b)`` returns the paired comparison of a with b);
-    * speed: the highest median throughput ratio among files not measurably worse than the
-      baseline, with its verdict against float32 and the files tied with it (ratios paired by
-      round, when both were timed in the same notebook).
+    * speed: among non-inferior files timed together in ``SPEED_STUDY``, the highest median
+      throughput ratio, its verdict against float32, and the files within the speed margin of it
+      (ratios paired by round). Files timed in other notebooks are not ranked against these.
     """
     candidates = [
-        r for r in rows if r.get("role", "variant") == "variant" and r["kind"] == "tflite"
+        r
+        for r in rows
+        if r.get("role", "variant") == "variant" and r["kind"] == "tflite" and not r.get("caveat")
     ]
     if not candidates:
         raise ValueError("no shippable variant to recommend")
-    not_worse = [r for r in candidates if r["verdict_vs_baseline"] != "worse"] or candidates
-    smallest = min(not_worse, key=lambda r: r["size_bytes"])
+    acceptable = [r for r in candidates if non_inferior(r)] or candidates
+    smallest_size = min(r["size_bytes"] for r in acceptable)
+    same_size = [r for r in acceptable if r["size_bytes"] <= smallest_size * (1 + SIZE_TIE)]
+    smallest = max(same_size, key=lambda r: (r["test_accuracy"], -r["size_bytes"]))
     best = max(candidates, key=lambda r: (r["test_accuracy"], -r["size_bytes"]))
     tied = []
     if compare is not None:
@@ -183,29 +222,32 @@ def recommend(
             if r is not best and compare(r["name"], best["name"])["verdict"] == "tie"
         ]
     choice = {
-        "size": {"name": smallest["name"], "rule": "smallest not measurably worse than baseline"},
+        "size": {
+            "name": smallest["name"],
+            "rule": f"smallest file whose 95% interval stays above -{NONINFERIORITY_PP} pp of "
+            f"the baseline; sizes within {SIZE_TIE:.0%} count as equal",
+            "same_size": [r["name"] for r in same_size if r is not smallest],
+        },
         "accuracy": {"name": best["name"], "tied_with": tied},
+        "excluded": [r["name"] for r in rows if r.get("caveat")],
     }
-    timed = [r for r in not_worse if r.get("throughput_ratio") is not None]
-    if timed:
+    study = studies.get(SPEED_STUDY)
+    timed = [r for r in acceptable if r.get("speed_measured_in") == SPEED_STUDY]
+    if study and timed:
+        margin = speed_margin(control)
         fastest = max(timed, key=lambda r: r["throughput_ratio"])
-        study = studies.get(fastest.get("speed_measured_in"))
-        tied_speed = []
-        for other in timed:
-            if other is fastest or other.get("speed_measured_in") != fastest.get(
-                "speed_measured_in"
-            ):
-                continue
-            if (
-                study
-                and speed_verdict(ratio_between(study, fastest["name"], other["name"])["ci"])
-                == "tie"
-            ):
-                tied_speed.append(other["name"])
+        tied_speed = [
+            other["name"]
+            for other in timed
+            if other is not fastest
+            and ratio_between(study, fastest["name"], other["name"])["median"] < 1 + margin
+        ]
         choice["speed"] = {
             "name": fastest["name"],
             "verdict_vs_float32": speed_verdict(fastest["throughput_ratio_ci"]),
             "tied_with": tied_speed,
+            "margin": margin,
+            "study": SPEED_STUDY,
         }
     return choice
 
@@ -213,11 +255,19 @@ def recommend(
 def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
     by_name = {r["name"]: r for r in rows}
     size = by_name[choice["size"]["name"]]
-    parts = [
+    text = (
         f"**For size:** `{size['name']}`, {size['size_bytes']:,} bytes "
-        f"({size['ratio_to_float32']:.0%} of float32), the smallest file not measurably worse "
-        f"than the float baseline: {accuracy_sentence(size, 'baseline')}."
-    ]
+        f"({size['ratio_to_float32']:.0%} of float32): the smallest file whose accuracy stays "
+        f"within {NONINFERIORITY_PP} pp of the float baseline at 95% confidence "
+        f"({accuracy_sentence(size, 'baseline')})"
+    )
+    if choice["size"].get("same_size"):
+        text += (
+            "; of the same size within 1%, it is the most accurate ("
+            + ", ".join(f"`{n}`" for n in choice["size"]["same_size"])
+            + " are the others)"
+        )
+    parts = [text + "."]
     best = by_name[choice["accuracy"]["name"]]
     tied = choice["accuracy"]["tied_with"]
     text = f"**For accuracy:** `{best['name']}` scores highest ({best['test_accuracy']:.2%})"
@@ -237,14 +287,31 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
     parts.append(text + ".")
     if "speed" in choice:
         fast = by_name[choice["speed"]["name"]]
-        text = f"**For speed on this CPU:** {speed_sentence(fast)}"
+        text = (
+            f"**For speed on this CPU** (files timed together in notebook "
+            f"{choice['speed']['study'][:2]}): {speed_sentence(fast, choice['speed']['margin'])}"
+        )
         if choice["speed"]["tied_with"]:
-            text += "; tied with " + ", ".join(f"`{n}`" for n in choice["speed"]["tied_with"])
+            text += (
+                f"; within {choice['speed']['margin']:.0%} of it, too close to rank: "
+                + ", ".join(f"`{n}`" for n in choice["speed"]["tied_with"])
+            )
         parts.append(text + ".")
+    if choice.get("excluded"):
+        parts.append(
+            "Not recommended whatever their numbers: "
+            + ", ".join(f"`{n}` ({by_name[n]['caveat']})" for n in choice["excluded"])
+            + "."
+        )
     return "\n\n".join(parts)
 
 
 # --------------------------------------------------------------------------- notebook tables
+
+
+def comparison_clause(comparison, other: str) -> str:
+    """The verb phrase only: 'ties with `b` (+0.01 pp, ...)', for sentences with their own subject."""
+    return comparison_sentence(comparison, "x", other).split(" ", 1)[1]
 
 
 def comparison_sentence(comparison, name: str, other: str) -> str:
@@ -276,6 +343,8 @@ def comparison_frame(comparisons: Mapping, parent: str):
                 f"Δ vs {parent} (pp)": round(c["delta_pp"], 2),
                 "95% interval (pp)": f"{low:+.2f} to {high:+.2f}",
                 "McNemar p": float(f"{c['p_value']:.3g}"),
+                "right only for the variant": c["only_model_right"],
+                f"right only for {parent}": c["only_reference_right"],
                 f"agreement with {parent}": round(c["agreement"], 4),
                 "flipped predictions": c["flips"],
                 "verdict": c["verdict"],
@@ -286,10 +355,10 @@ def comparison_frame(comparisons: Mapping, parent: str):
 
 def calibration_finding(study) -> dict:
     """From a calibration study (rows: samples, draw, accuracy): from which size on does the
-    calibration set size stop mattering?
+    calibration set size stop mattering, and which sizes differ, in which direction?
 
     Two sizes are 'not measurably different' when the ranges of their draws' accuracies overlap:
-    the difference between them is then no larger than the luck of the draw. The answer is the
+    the difference between them is then no larger than the luck of the draw. The threshold is the
     smallest size from which every larger size overlaps the largest size tried.
     """
     grouped = study.groupby("samples")["accuracy"]
@@ -305,26 +374,30 @@ def calibration_finding(study) -> dict:
         if not overlaps(size):
             break
         threshold = size
+    differing = [size for size in sizes if not overlaps(size)]
     draws = int(study.groupby("samples").size().min())
     band = f"{lows[largest]:.2%}–{highs[largest]:.2%}"
-    if threshold == sizes[0]:
+    if not differing:
         text = (
             f"In the calibration study ({draws} random sets per size), every size from "
             f"{sizes[0]} to {largest} images gave accuracies overlapping those of {largest} "
             f"images ({band}): no measurable difference at any size tried."
         )
     else:
-        below = [s for s in sizes if s < threshold]
+        details = "; ".join(
+            f"{size} image(s): mean {means[size]:.2%}, draws {lows[size]:.2%}–{highs[size]:.2%}, "
+            f"{'lower' if means[size] < means[largest] else 'higher'} than with {largest}"
+            for size in differing
+        )
         text = (
-            f"In the calibration study ({draws} random sets per size), from {threshold} images "
-            f"on the accuracies overlap those of {largest} images ({band}): no measurable "
-            f"difference above {below[-1]} images. Below that, calibration matters: with "
-            f"{sizes[0]} image(s) the mean accuracy is {means[sizes[0]]:.2%} "
-            f"(draws {lows[sizes[0]]:.2%}–{highs[sizes[0]]:.2%})."
+            f"In the calibration study ({draws} random sets per size), the accuracies overlap "
+            f"those of {largest} images ({band}) from {threshold} images on: no measurable "
+            f"difference there. Sizes that differ by more than the luck of the draw: {details}."
         )
     return {
         "threshold_samples": int(threshold),
         "largest_samples": int(largest),
+        "differing_samples": [int(s) for s in differing],
         "draws": draws,
         "text": text,
     }
@@ -341,14 +414,27 @@ def delegation_text(plan: Mapping) -> str:
     return f"{len(delegated)} of its {total} operations (not {', '.join(sorted(set(builtin)))})"
 
 
-def qat_versus_ptq_sentence(*, verdict: str) -> str:
-    """Notebook 04's verdict on QAT against PTQ of the same, equally trained float model."""
-    sentences = {
-        "tie": "On this small model, then, QAT does not measurably beat post-training "
-        "quantization: PTQ int8 already loses too little for QAT to win back.",
-        "better": "Here QAT keeps measurably more test images right than PTQ of the same model.",
-        "worse": "Here PTQ of the same model keeps measurably more test images right than QAT.",
-    }
-    if verdict not in sentences:
-        raise ValueError(f"verdict must be one of {', '.join(sentences)}, got {verdict!r}")
-    return sentences[verdict]
+def qat_versus_ptq_sentence(*, verdict: str, ptq_loss: str) -> str:
+    """Notebook 04's verdict on QAT against PTQ of the same, equally trained float model.
+
+    ``verdict``: QAT int8 against PTQ int8 of the control; ``ptq_loss``: that PTQ file against
+    its own float parent (did post-training quantization lose anything to win back?).
+    """
+    for name, value in (("verdict", verdict), ("ptq_loss", ptq_loss)):
+        if value not in ("tie", "better", "worse"):
+            raise ValueError(f"{name} must be 'tie', 'better' or 'worse', got {value!r}")
+    if verdict == "better":
+        return "Here QAT keeps measurably more test images right than PTQ of the same model."
+    if verdict == "worse":
+        return "Here PTQ of the same model keeps measurably more test images right than QAT."
+    if ptq_loss == "tie":
+        return (
+            "On this small model, then, QAT does not measurably beat post-training quantization: "
+            "PTQ int8 loses no measurable accuracy against its float parent, so there is nothing "
+            "for QAT to win back."
+        )
+    return (
+        "QAT does not measurably beat post-training quantization here, although PTQ int8 does "
+        "lose measurable accuracy against its float parent: the gap between them is too small "
+        "for these 10,000 images to resolve."
+    )

@@ -5,7 +5,10 @@ wrong) for both, and only the images where they disagree carry information about
 
 * :func:`compare_predictions`: the exact McNemar test on those discordant images (a two-sided
   binomial test, ``scipy.stats.binomtest``) and a bootstrap 95% interval of the accuracy
-  difference. A difference whose interval contains 0 is a **tie**, and is called one.
+  difference. A difference is called only when the interval excludes 0 *and* McNemar's
+  p < 0.05; otherwise it is a **tie**, and is called one. (With very few discordant images, all
+  on one side, the percentile bootstrap can exclude 0 while the exact test cannot reject: both
+  must agree.)
 * :func:`median_interval`: a distribution-free confidence interval for a median (from the
   binomial distribution of order statistics), used for speed ratios measured round by round.
 """
@@ -19,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
 BOOTSTRAP_RESAMPLES = 10_000
 
 
@@ -35,7 +39,7 @@ class PairedComparison:
     p_value: float  # exact McNemar (two-sided binomial test on the discordant images)
     agreement: float  # share of images where both predict the same class
     flips: int  # images where the predicted classes differ
-    verdict: str  # "tie", "better" or "worse": from the interval, never from the bare delta
+    verdict: str  # "tie", "better" or "worse": from the interval and p, never the bare delta
 
     def as_dict(self) -> dict:
         record = asdict(self)
@@ -43,9 +47,9 @@ class PairedComparison:
         return record
 
 
-def verdict_from_interval(low: float, high: float) -> str:
-    """'tie' when the interval contains 0, else the side it lies on."""
-    if low <= 0 <= high:
+def verdict_from_interval(low: float, high: float, p_value: float = 0.0) -> str:
+    """'tie' when the interval contains 0 or p >= 0.05, else the side the interval lies on."""
+    if low <= 0 <= high or p_value >= ALPHA:
         return "tie"
     return "better" if low > 0 else "worse"
 
@@ -113,6 +117,7 @@ def compare_predictions(
     only_reference = int(np.sum(~right & reference_right))
     low, high = bootstrap_delta_interval(only_model, only_reference, total, seed=seed)
     accuracy, reference_accuracy = float(right.mean()), float(reference_right.mean())
+    p_value = mcnemar_exact(only_model, only_reference)
     return PairedComparison(
         accuracy=accuracy,
         reference_accuracy=reference_accuracy,
@@ -120,11 +125,27 @@ def compare_predictions(
         ci95_pp=(low, high),
         only_model_right=only_model,
         only_reference_right=only_reference,
-        p_value=mcnemar_exact(only_model, only_reference),
+        p_value=p_value,
         agreement=float(np.mean(predictions == reference)),
         flips=int(np.sum(predictions != reference)),
-        verdict=verdict_from_interval(low, high),
+        verdict=verdict_from_interval(low, high, p_value),
     )
+
+
+def per_class_comparisons(
+    predictions: np.ndarray, reference: np.ndarray, labels: np.ndarray, num_classes: int = 10
+) -> list[PairedComparison]:
+    """:func:`compare_predictions` on each class's images separately (one test per class, not
+    corrected for the ten of them)."""
+    labels = np.asarray(labels)
+    return [
+        compare_predictions(
+            np.asarray(predictions)[labels == c],
+            np.asarray(reference)[labels == c],
+            labels[labels == c],
+        )
+        for c in range(num_classes)
+    ]
 
 
 # --------------------------------------------------------------------------- medians of ratios

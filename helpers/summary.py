@@ -177,6 +177,7 @@ def build_rows(
             "input_dtype": entry.get("input_dtype"),
             "output_dtype": entry.get("output_dtype"),
             "per_class_accuracy": entry.get("per_class_accuracy"),
+            "caveat": entry.get("caveat"),
         }
         baseline = compare_predictions(predictions[name], predictions[BASELINE], labels)
         row.update(
@@ -248,7 +249,7 @@ def build_summary(
     return {
         "baseline_fingerprint": metrics["02_baseline_cnn"]["baseline_fingerprint"],
         "variants": rows,
-        "recommendation": report.recommend(rows, studies, compare),
+        "recommendation": report.recommend(rows, studies, compare, comparison.get("speed_control")),
         "speed_control": comparison.get("speed_control"),
         "benchmark": {
             notebook: payload["speed"]["settings"]

@@ -57,7 +57,15 @@ def test_recommendation_follows_the_tests():
         row(
             "qat_int8", size=78, accuracy=0.917, verdict_baseline="better", ratio=2.0, ci=[1.9, 2.1]
         ),
-        row("tiny", size=10, accuracy=0.80, verdict_baseline="worse", ratio=9.0, ci=[8, 10]),
+        row(
+            "tiny",
+            size=10,
+            accuracy=0.80,
+            verdict_baseline="worse",
+            ratio=9.0,
+            ci=[8, 10],
+            delta_vs_baseline_ci95_pp=[-12.0, -8.0],
+        ),
         {**row("control_int8", size=5, accuracy=0.99), "role": "control"},
     ]
 
@@ -65,14 +73,39 @@ def test_recommendation_follows_the_tests():
         return {"verdict": "tie" if {a, b} <= {"float32", "int8", "qat_int8"} else "worse"}
 
     choice = report.recommend(rows, STUDY, compare)
-    assert choice["size"]["name"] == "qat_int8"  # smallest not measurably worse; control ignored
+    # The smallest non-inferior file; "int8" is within 1% of its size and less accurate.
+    assert choice["size"]["name"] == "qat_int8"
     assert choice["accuracy"] == {"name": "qat_int8", "tied_with": ["float32", "int8"]}
     assert choice["speed"]["name"] in ("int8", "qat_int8")  # "tiny" is worse than the baseline
     assert choice["speed"]["verdict_vs_float32"] == "faster"
     assert set(choice["speed"]["tied_with"]) == {"int8", "qat_int8"} - {choice["speed"]["name"]}
     text = report.recommendation_text(choice, rows)
     assert "statistically tied with `float32`, `int8`" in text
-    assert "**For speed on this CPU:**" in text and "faster than float32" in text
+    assert "**For speed on this CPU** (files timed together in notebook 05)" in text
+    assert "faster than float32" in text
+
+
+def test_size_recommendation_needs_non_inferiority_and_breaks_size_ties_on_accuracy():
+    rows = [
+        row("float32", size=300, accuracy=0.910),
+        row("a", size=80, accuracy=0.905, delta_vs_baseline_ci95_pp=[-0.5, 0.1]),  # could lose 0.5
+        row("b", size=90, accuracy=0.909),
+        row("c", size=90.5, accuracy=0.912),  # within 1% of b's size, more accurate
+        {**row("d", size=50, accuracy=0.911), "caveat": "accuracy depends on XNNPACK"},
+    ]
+    choice = report.recommend(rows, {})
+    assert choice["size"]["name"] == "c" and choice["size"]["same_size"] == ["b"]
+    assert choice["excluded"] == ["d"]
+    assert "Not recommended whatever their numbers: `d` (accuracy depends on XNNPACK)" in (
+        report.recommendation_text(choice, rows)
+    )
+
+
+def test_speed_margin_comes_from_the_control():
+    assert report.speed_margin(None) == report.SPEED_MARGIN
+    assert report.speed_margin({"ci": [0.93, 1.02]}) == pytest.approx(0.07)
+    row_ = row("int8", size=80, accuracy=0.9, ratio=1.03, ci=[1.01, 1.05])
+    assert "by less than the 5% this run can resolve" in report.speed_sentence(row_, 0.05)
 
 
 def test_accuracy_sentence_branches():
@@ -135,8 +168,13 @@ def test_calibration_finding_names_the_size_from_which_it_stops_mattering():
             {1: [0.85, 0.86], 10: [0.905, 0.907], 100: [0.908, 0.910], 1000: [0.909, 0.910]}
         )
     )
-    assert finding["threshold_samples"] == 100
-    assert "no measurable difference above 10 images" in finding["text"]
+    assert finding["threshold_samples"] == 100 and finding["differing_samples"] == [1, 10]
+    assert "from 100 images on: no measurable difference" in finding["text"]
+    assert (
+        "1 image(s): mean 85.50%" in finding["text"] and "lower than with 1000" in finding["text"]
+    )
+    higher = report.calibration_finding(study_frame({1: [0.95, 0.96], 100: [0.90, 0.91]}))
+    assert "higher than with 100" in higher["text"]
     everywhere = report.calibration_finding(study_frame({10: [0.90, 0.91], 100: [0.905, 0.906]}))
     assert everywhere["threshold_samples"] == 10
     assert "no measurable difference at any size tried" in everywhere["text"]
@@ -159,6 +197,8 @@ def test_comparison_frame_has_the_verdict(verdict):
                 "p_value": 0.3,
                 "agreement": 0.99,
                 "flips": 80,
+                "only_model_right": 45,
+                "only_reference_right": 35,
                 "verdict": verdict,
             }
         },
@@ -168,8 +208,10 @@ def test_comparison_frame_has_the_verdict(verdict):
 
 
 def test_qat_versus_ptq_sentence_branches():
-    assert "does not measurably beat" in report.qat_versus_ptq_sentence(verdict="tie")
-    assert "QAT keeps measurably more" in report.qat_versus_ptq_sentence(verdict="better")
-    assert "PTQ of the same model keeps" in report.qat_versus_ptq_sentence(verdict="worse")
+    sentence = report.qat_versus_ptq_sentence
+    assert "nothing for QAT to win back" in sentence(verdict="tie", ptq_loss="tie")
+    assert "too small for these 10,000 images" in sentence(verdict="tie", ptq_loss="worse")
+    assert "QAT keeps measurably more" in sentence(verdict="better", ptq_loss="worse")
+    assert "PTQ of the same model keeps" in sentence(verdict="worse", ptq_loss="tie")
     with pytest.raises(ValueError, match="verdict"):
-        report.qat_versus_ptq_sentence(verdict="maybe")
+        sentence(verdict="maybe", ptq_loss="tie")

@@ -93,3 +93,24 @@ def test_median_interval_uses_order_statistics_with_at_least_95_percent_coverage
     assert result["coverage"] >= 0.95
     small = median_interval([1.0, 2.0, 3.0])
     assert small["ci"] == [1.0, 3.0] and small["coverage"] < 0.95
+
+
+def test_a_one_sided_handful_is_a_tie_even_when_the_bootstrap_excludes_zero():
+    """5 images right only for the model, none the other way: the percentile bootstrap cannot
+    produce a negative difference, but the exact test says p = 0.0625: no verdict."""
+    result = compare_predictions(*constructed(5, 0, 9000, 995))
+    assert result.ci95_pp[0] >= 0  # the bootstrap alone would call it
+    assert result.p_value == pytest.approx(0.0625)
+    assert result.verdict == "tie"
+
+
+def test_per_class_comparisons_split_by_label():
+    from helpers.stats import per_class_comparisons
+
+    labels = np.repeat(np.arange(10), 100)
+    reference = labels.copy()
+    model = labels.copy()
+    model[labels == 3] = 4  # class 3 entirely lost
+    results = per_class_comparisons(model, reference, labels)
+    assert results[3].verdict == "worse" and results[3].only_reference_right == 100
+    assert all(r.verdict == "tie" and r.flips == 0 for i, r in enumerate(results) if i != 3)

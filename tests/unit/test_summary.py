@@ -31,15 +31,15 @@ def entry(name, parent, predictions, folder, role="variant", file=None):
 @pytest.fixture
 def folder(tmp_path):
     rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 1000)
+    labels = rng.integers(0, 10, 10_000)
     artifacts.write_array(tmp_path / "test_labels.npy", labels)
-    artifacts.write_json(tmp_path / "dataset.json", {"test_examples": 1000})
+    artifacts.write_json(tmp_path / "dataset.json", {"test_examples": 10_000})
     baseline = labels.copy()
-    baseline[:100] = (labels[:100] + 1) % 10  # 90% right
+    baseline[:1000] = (labels[:1000] + 1) % 10  # 90% right
     int8 = baseline.copy()
-    int8[100:103] = (labels[100:103] + 1) % 10  # 3 more wrong: a tie
+    int8[1000:1003] = (labels[1000:1003] + 1) % 10  # 3 more wrong: a tie
     bad = baseline.copy()
-    bad[100:300] = (labels[100:300] + 1) % 10  # 200 more wrong: worse
+    bad[1000:1200] = (labels[1000:1200] + 1) % 10  # 200 more wrong: worse
     write = artifacts.write_json
     write(
         tmp_path / "baseline_metrics.json",
@@ -144,7 +144,7 @@ def test_the_first_timing_of_a_model_is_kept(folder):
         folder / "speed_metrics.json",
         {
             "baseline_fingerprint": FINGERPRINT,
-            "models": {"new": entry("new", "keras_float", np.zeros(1000, int), folder)},
+            "models": {"new": entry("new", "keras_float", np.zeros(10_000, int), folder)},
             "speed": later,
         },
     )
