@@ -40,6 +40,8 @@ def debugger_table(debugger, layer_names: Sequence[str]):
         for name, op in zip(table["tensor_name"], table["op_name"], strict=True)
     ]
     table["rmse/scale"] = np.sqrt(table["mean_squared_error"]) / table["scale"]
+    table["num_elements"] = table["num_elements"].astype(int)
+    table["zero_point"] = table["zero_point"].astype(int)
     columns = [
         "layer",
         "op_name",
