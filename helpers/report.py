@@ -23,25 +23,25 @@ def _interval(values, fmt: str) -> str:
     return f"{fmt.format(low)} to {fmt.format(high)}"
 
 
-def _pp_with_ci(row: Mapping) -> str | None:
-    if row.get("delta_vs_parent_pp") is None:
-        return None
-    low, high = row["delta_vs_parent_ci95_pp"]
-    return f"{row['delta_vs_parent_pp']:+.2f} ({low:+.2f}, {high:+.2f})"
+def _with_range(
+    key: str, range_key: str, value: str, bounds: str
+) -> Callable[[Mapping], str | None]:
+    """A table cell 'value (low, high)', or None ('–') when the row lacks ``key``."""
+
+    def cell(row: Mapping) -> str | None:
+        if row.get(key) is None:
+            return None
+        low, high = row[range_key]
+        return f"{value.format(row[key])} {bounds.format(low, high)}"
+
+    return cell
 
 
-def _throughput(row: Mapping) -> str | None:
-    if row.get("throughput_ips") is None:
-        return None
-    q1, q3 = row["throughput_ips_iqr"]
-    return f"{row['throughput_ips']:,.0f} ({q1:,.0f}–{q3:,.0f})"
-
-
-def _ratio_with_ci(row: Mapping) -> str | None:
-    if row.get("throughput_ratio") is None:
-        return None
-    low, high = row["throughput_ratio_ci"]
-    return f"{row['throughput_ratio']:.2f} ({low:.2f}–{high:.2f})"
+_pp_with_ci = _with_range(
+    "delta_vs_parent_pp", "delta_vs_parent_ci95_pp", "{:+.2f}", "({:+.2f}, {:+.2f})"
+)
+_throughput = _with_range("throughput_ips", "throughput_ips_iqr", "{:,.0f}", "({:,.0f}–{:,.0f})")
+_ratio_with_ci = _with_range("throughput_ratio", "throughput_ratio_ci", "{:.2f}", "({:.2f}–{:.2f})")
 
 
 def _name(row: Mapping) -> str:

@@ -7,7 +7,7 @@ PATH, else pyenv's ``$PYENV_ROOT/versions/X.Y.*/bin/pythonX.Y`` (a pyenv shim of
 is installed but not selected does not run, so the real binary is tried next). A version not on
 the machine is skipped, with the reason printed. For each one found, in a temporary folder:
 ``make setup`` builds a venv with it (the same check and installs a learner gets with
-``make setup PYTHON=...``), then ``python -m helpers.runner --quick`` runs notebooks 01-05, and
+``make setup PYTHON=...``), then ``python -m helpers.runner --quick`` runs every notebook, and
 the Python recorded in ``summary.json`` must be that version (the kernel ran in that venv).
 Exit status 1 if any Python that was found fails, or if none was found.
 """
@@ -72,26 +72,29 @@ def find_python(version: str) -> tuple[str, str] | None:
     return None
 
 
+def timed_run(command: list[str], environment: dict) -> tuple[int, float]:
+    """Run ``command`` in the repository; return its exit status and wall seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, env=environment)
+    return done.returncode, time.perf_counter() - started
+
+
 def check(version: str, interpreter: str, full_version: str, root: Path) -> Outcome:
     outcome = Outcome(version, interpreter, full_version)
     venv = root / "venv"
     # A parent `make` passes its command-line variables down through MAKEFLAGS; start clean.
     environment = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS"}}
-    started = time.perf_counter()
-    setup = subprocess.run(
+    returncode, outcome.setup_seconds = timed_run(
         ["make", "--no-print-directory", "setup", f"VENV={venv}", f"PYTHON={interpreter}"],
-        cwd=REPO_ROOT,
-        env=environment,
+        environment,
     )
-    outcome.setup_seconds = time.perf_counter() - started
-    if setup.returncode != 0:
-        outcome.result = f"FAILED: make setup exited with {setup.returncode}"
+    if returncode != 0:
+        outcome.result = f"FAILED: make setup exited with {returncode}"
         return outcome
 
     artifacts_dir = root / "artifacts"
     environment["JUPYTER_PREFER_ENV_PATH"] = "1"  # the venv's python3 kernel, not a user one
-    started = time.perf_counter()
-    chain = subprocess.run(
+    returncode, outcome.chain_seconds = timed_run(
         [
             str(venv / "bin" / "python"),
             "-m",
@@ -103,12 +106,10 @@ def check(version: str, interpreter: str, full_version: str, root: Path) -> Outc
             str(root / "outputs"),
             "--no-html",
         ],
-        cwd=REPO_ROOT,
-        env=environment,
+        environment,
     )
-    outcome.chain_seconds = time.perf_counter() - started
-    if chain.returncode != 0:
-        outcome.result = f"FAILED: the quick chain exited with {chain.returncode}"
+    if returncode != 0:
+        outcome.result = f"FAILED: the quick chain exited with {returncode}"
         return outcome
     ran_on = json.loads((artifacts_dir / "summary.json").read_text())["environment"]["python"]
     if ran_on != outcome.full_version:
