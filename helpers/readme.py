@@ -39,7 +39,12 @@ def readme_results(summary: Mapping, run_log: Mapping | None) -> str:
     control = summary.get("speed_control") or {}
     control_text = ""
     if control:
-        verdict = "a tie, as it must be" if control["ok"] else "NOT a tie: the machine was noisy"
+        band = control.get("band", [0.9, 1.1])
+        verdict = (
+            f"inside the {band[0]:.2f}–{band[1]:.2f} equivalence band, as it must be"
+            if control["ok"]
+            else f"NOT inside the {band[0]:.2f}–{band[1]:.2f} band: the machine was noisy"
+        )
         control_text = (
             f" Built-in control: float16 (same arithmetic as float32 once loaded) measured "
             f"{control['ratio']:.2f}× float32 (95% interval {control['ci'][0]:.2f}–"

@@ -172,7 +172,7 @@ SPEED_STUDY = "05_comparison"  # speed is ranked only among files timed together
 
 def speed_margin(control: Mapping | None) -> float:
     """The smallest speed difference this run can resolve: 5%, or how far the float16/float32
-    control (which must be a tie) strayed from 1, whichever is larger."""
+    control (which must be equivalent) strayed from 1, whichever is larger."""
     if not control:
         return SPEED_MARGIN
     return max(SPEED_MARGIN, *(abs(bound - 1) for bound in control["ci"]))

@@ -217,7 +217,9 @@ def test_readme_section_is_rebuilt_from_a_summary():
     section = readme.readme_results(summary, log)
     assert "Test CPU" in section and "2.0 minutes (01: 10 s, 02: 110 s)" in section
     assert "| int8 | keras_float |" in section
-    assert "AVX2" in section and "a tie, as it must be" in section
+    assert "AVX2" in section and "equivalence band, as it must be" in section
+    summary["speed_control"] = {"ratio": 1.08, "ci": [1.02, 1.15], "ok": False, "band": [0.9, 1.1]}
+    assert "NOT inside the 0.90–1.10 band" in readme.readme_results(summary, log)
     old = f"a\n{readme.README_START}\nold\n{readme.README_END}\nb"
     assert (
         readme.update_readme(old, "new") == f"a\n{readme.README_START}\nnew\n{readme.README_END}\nb"
