@@ -37,6 +37,10 @@ METRICS_FILES: tuple[tuple[str, str, bool], ...] = (
 ROLES = ("reference", "variant", "control")
 # The notebooks whose metrics list models (05 only times them).
 MODEL_NOTEBOOKS = tuple(nb for _, nb, _ in METRICS_FILES if nb != "05_comparison")
+# What notebook 05 compares: the notebooks before it. 06 and 07 add their files with their own
+# timings, so 05 shows the same table whether or not they ran before.
+_NOTEBOOKS = [nb for _, nb, _ in METRICS_FILES]
+UP_TO_COMPARISON = tuple(_NOTEBOOKS[: _NOTEBOOKS.index("05_comparison") + 1])
 
 
 def gzip_size(content: bytes) -> int:
@@ -233,11 +237,15 @@ def build_rows(
 
 
 def build_summary(
-    artifacts_dir: Path, environment: Mapping, pending: Mapping[str, Mapping] | None = None
+    artifacts_dir: Path,
+    environment: Mapping,
+    pending: Mapping[str, Mapping] | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> dict:
-    """The summary of every metrics file in ``artifacts_dir`` (plus ``pending`` ones)."""
+    """The summary of every metrics file in ``artifacts_dir`` (plus ``pending`` ones), or of the
+    notebooks in ``only``."""
     artifacts_dir = Path(artifacts_dir)
-    models, speeds, metrics, notes = collect(artifacts_dir, pending)
+    models, speeds, metrics, notes = collect(artifacts_dir, pending, only)
     predictions, labels = load_predictions(artifacts_dir, models)
     rows = build_rows(artifacts_dir, models, speeds, predictions, labels)
     comparison = metrics["05_comparison"]

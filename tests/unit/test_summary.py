@@ -166,3 +166,16 @@ def test_role_is_checked():
             evaluation={"test_accuracy": 1, "size_bytes": 1},
             predictions="p",
         )
+
+
+def test_the_comparison_can_leave_out_the_later_notebooks(folder):
+    later = entry("int4", "keras_float", np.zeros(10_000, dtype=np.int64), folder)
+    artifacts.write_json(
+        folder / "below8_metrics.json",
+        {"baseline_fingerprint": FINGERPRINT, "models": {"int4": later}},
+    )
+    everything = summary.build_summary(folder, {})
+    assert "int4" in {row["name"] for row in everything["variants"]}
+    compared = summary.build_summary(folder, {}, only=summary.UP_TO_COMPARISON)
+    assert "int4" not in {row["name"] for row in compared["variants"]}
+    assert summary.UP_TO_COMPARISON[-1] == "05_comparison"
