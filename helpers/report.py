@@ -227,6 +227,11 @@ def recommend(
             "rule": f"smallest file whose 95% interval stays above -{NONINFERIORITY_PP} pp of "
             f"the baseline; sizes within {SIZE_TIE:.0%} count as equal",
             "same_size": [r["name"] for r in same_size if r is not smallest],
+            "versus_same_size": {
+                r["name"]: compare(smallest["name"], r["name"])
+                for r in same_size
+                if r is not smallest and compare is not None
+            },
         },
         "accuracy": {"name": best["name"], "tied_with": tied},
         "excluded": [r["name"] for r in rows if r.get("caveat")],
@@ -255,19 +260,36 @@ def recommend(
 def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
     by_name = {r["name"]: r for r in rows}
     size = by_name[choice["size"]["name"]]
-    text = (
-        f"**For size:** `{size['name']}`, {size['size_bytes']:,} bytes "
-        f"({size['ratio_to_float32']:.0%} of float32): the smallest file whose accuracy stays "
-        f"within {NONINFERIORITY_PP} pp of the float baseline at 95% confidence "
-        f"({accuracy_sentence(size, 'baseline')})"
+    same_size = choice["size"].get("same_size") or []
+    rule = (
+        f"whose accuracy stays within {NONINFERIORITY_PP} pp of the float baseline at 95% "
+        "confidence"
     )
-    if choice["size"].get("same_size"):
-        text += (
-            "; of the same size within 1%, it is the most accurate ("
-            + ", ".join(f"`{n}`" for n in choice["size"]["same_size"])
-            + " are the others)"
+    against_baseline = accuracy_sentence(size, "baseline")
+    head = (
+        f"**For size:** `{size['name']}`, {size['size_bytes']:,} bytes "
+        f"({size['ratio_to_float32']:.0%} of float32)"
+    )
+    if not same_size:
+        text = f"{head}: the smallest file {rule} ({against_baseline})."
+    else:
+        others = [by_name[name] for name in same_size]
+        text = (
+            f"{head}: {against_baseline}. The rule: the smallest file {rule}; files within "
+            f"{SIZE_TIE:.0%} of that "
+            "size count as the same size, and the most accurate of them is chosen. "
+            + ", ".join(f"`{o['name']}` ({o['size_bytes']:,} bytes)" for o in others)
+            + (" is" if len(others) == 1 else " are")
+            + f" as small, and `{size['name']}` scores higher"
         )
-    parts = [text + "."]
+        versus = choice["size"].get("versus_same_size") or {}
+        if versus:
+            text += ": " + "; ".join(
+                comparison_sentence(comparison, size["name"], name)
+                for name, comparison in versus.items()
+            )
+        text += "."
+    parts = [text]
     best = by_name[choice["accuracy"]["name"]]
     tied = choice["accuracy"]["tied_with"]
     text = f"**For accuracy:** `{best['name']}` scores highest ({best['test_accuracy']:.2%})"

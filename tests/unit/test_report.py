@@ -96,8 +96,21 @@ def test_size_recommendation_needs_non_inferiority_and_breaks_size_ties_on_accur
     choice = report.recommend(rows, {})
     assert choice["size"]["name"] == "c" and choice["size"]["same_size"] == ["b"]
     assert choice["excluded"] == ["d"]
-    assert "Not recommended whatever their numbers: `d` (accuracy depends on XNNPACK)" in (
-        report.recommendation_text(choice, rows)
+    text = report.recommendation_text(choice, rows)
+    assert "Not recommended whatever their numbers: `d` (accuracy depends on XNNPACK)" in text
+    assert "files within 1% of that size count as the same size" in text
+    assert "`b` (90 bytes) is as small, and `c` scores higher." in text
+
+    def compare(a, b):
+        return {"delta_pp": 0.3, "ci95_pp": [0.1, 0.5], "p_value": 0.01, "verdict": "better"}
+
+    choice = report.recommend(rows, {}, compare)
+    assert choice["size"]["versus_same_size"]["b"]["verdict"] == "better"
+    assert "`c` beats `b` (+0.30 pp" in report.recommendation_text(choice, rows)
+    alone = report.recommend(rows[:3], {})
+    assert alone["size"]["name"] == "b" and not alone["size"]["same_size"]
+    assert "the smallest file whose accuracy stays within" in report.recommendation_text(
+        alone, rows[:3]
     )
 
 
