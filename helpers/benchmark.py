@@ -2,9 +2,9 @@
 
 A shared machine drifts: another process wakes up, the CPU clock changes, caches are flushed.
 Measuring one variant after the other lets a few hundred milliseconds of interference move a
-whole variant. So every variant is measured **interleaved**, round-robin over all files
-(each round in a new random order, so that no file always follows the same neighbour), for many rounds, and each timed pass
-runs long enough to be stable. Slow drifts then hit all variants alike, and each round gives a
+whole variant. So every variant is measured **interleaved**, round-robin over all files (each
+round in a new random order, so that no file always follows the same neighbour), for many
+rounds, and each timed pass runs long enough to be stable. Slow drifts then hit all variants alike, and each round gives a
 *paired* ratio to the reference (float32), measured seconds apart.
 
 Two numbers, because they answer different questions:
@@ -51,30 +51,27 @@ class _Contender:
     latency_calls: list[float] = field(default_factory=list)  # ms, every timed call
 
 
-def _time_batches(contender: _Contender, count: int, start: int) -> float:
-    """Seconds of computation for ``count`` consecutive batches, starting at batch ``start``
-    (cycling). Only ``invoke()`` is timed: copying a batch in (which for a single layer fed a
-    large activation can cost more than the layer) and reading the output are left out."""
-    batches, model = contender.batches, contender.batched
-    total = 0.0
+def _time_calls(model: LiteRTModel, inputs, count: int, start: int) -> np.ndarray:
+    """Seconds of computation for each of ``count`` calls on consecutive ``inputs``, starting at
+    ``start`` (cycling). Only ``invoke()`` is timed: copying an input in (which for a single layer
+    fed a large activation can cost more than the layer) and reading the output are left out."""
+    timings = np.empty(count)
     for i in range(count):
-        model.set_input(batches[(start + i) % len(batches)])
+        model.set_input(inputs[(start + i) % len(inputs)])
         begin = time.perf_counter()
         model.invoke()
-        total += time.perf_counter() - begin
-    return total
+        timings[i] = time.perf_counter() - begin
+    return timings
+
+
+def _time_batches(contender: _Contender, count: int, start: int) -> float:
+    """Seconds of computation for ``count`` consecutive batches, starting at batch ``start``."""
+    return float(_time_calls(contender.batched, contender.batches, count, start).sum())
 
 
 def _time_single_calls(contender: _Contender, count: int, start: int) -> np.ndarray:
     """Milliseconds of computation (``invoke()``) for each of ``count`` single-image calls."""
-    singles, model = contender.singles, contender.single
-    timings = np.empty(count)
-    for i in range(count):
-        model.set_input(singles[(start + i) % len(singles)])
-        begin = time.perf_counter()
-        model.invoke()
-        timings[i] = time.perf_counter() - begin
-    return timings * 1e3
+    return _time_calls(contender.single, contender.singles, count, start) * 1e3
 
 
 def _load(
@@ -126,7 +123,9 @@ def measure_interleaved(
 
     ``models`` maps names to ``.tflite`` paths or bytes (or dicts, see :func:`_load`: per-model
     inputs, threads or kernels); ``reference`` must be one of them. ``images`` are preprocessed
-    float inputs (at least ``batch_size``). Each round times every model once, in a random order drawn afresh each round (seeded by ``seed``). Returns a JSON-ready dict (see :func:`summarise`).
+    float inputs (at least ``batch_size``). Each round times every model once, in a random order
+    drawn afresh each round (seeded by ``seed``). Returns a JSON-ready dict (see
+    :func:`summarise`).
     """
     if reference not in models:
         raise ValueError(f"the reference {reference!r} is not among the models {list(models)}")

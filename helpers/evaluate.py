@@ -133,8 +133,8 @@ class LiteRTModel:
 
     def invoke_tensor(self, batch: np.ndarray) -> np.ndarray:
         """One call on an input tensor already in the model's type and batch size (raw output)."""
-        self.interpreter.set_tensor(self._input["index"], batch)
-        self.interpreter.invoke()
+        self.set_input(batch)
+        self.invoke()
         return self.interpreter.get_tensor(self._output["index"])
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -163,11 +163,6 @@ class LiteRTModel:
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
-
-
-def agreement(predictions: np.ndarray, reference: np.ndarray) -> float:
-    """Share of images where two models predict the same class (right or wrong)."""
-    return float(np.mean(np.asarray(predictions) == np.asarray(reference)))
 
 
 def per_class_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:

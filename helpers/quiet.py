@@ -41,6 +41,11 @@ def is_noise(line: str) -> bool:
     return bool(KNOWN_NOISE.search(line.rstrip("\n")))
 
 
+def _without_noise(lines: list[bytes]) -> bytes:
+    """The lines (each with its line ending, if any) that are not known noise, joined."""
+    return b"".join(line for line in lines if not is_noise(line.decode(errors="replace")))
+
+
 @contextlib.contextmanager
 def native_stderr_filtered() -> Iterator[None]:
     """Within the block, file descriptor 2 goes to a temporary file; afterwards every line that
@@ -59,13 +64,9 @@ def native_stderr_filtered() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            kept = [
-                line
-                for line in capture.read().decode(errors="replace").splitlines(keepends=True)
-                if not is_noise(line)
-            ]
+            kept = _without_noise(capture.read().splitlines(keepends=True))
             if kept:
-                os.write(2, "".join(kept).encode())
+                os.write(2, kept)
 
 
 _FILTER_LOCK = threading.Lock()
@@ -98,15 +99,11 @@ def install_stderr_filter() -> bool:
                 while chunk := source.read(65536):
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
-                    kept = [
-                        line + b"\n"
-                        for line in lines
-                        if not is_noise(line.decode(errors="replace"))
-                    ]
+                    kept = _without_noise([line + b"\n" for line in lines])
                     if kept:
-                        os.write(downstream, b"".join(kept))
-                if pending and not is_noise(pending.decode(errors="replace")):
-                    os.write(downstream, pending)
+                        os.write(downstream, kept)
+                if pending and (kept := _without_noise([pending])):
+                    os.write(downstream, kept)
 
         threading.Thread(target=forward, name="stderr-noise-filter", daemon=True).start()
         _filter_installed = True

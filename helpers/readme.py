@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 
 from helpers import artifacts, machine, report
+from helpers.benchmark import CONTROL_BAND
 
 README_START = "<!-- results:start (written by `make readme-results`; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
@@ -39,7 +40,7 @@ def readme_results(summary: Mapping, run_log: Mapping | None) -> str:
     control = summary.get("speed_control") or {}
     control_text = ""
     if control:
-        band = control.get("band", [0.9, 1.1])
+        band = control.get("band", CONTROL_BAND)
         verdict = (
             f"inside the {band[0]:.2f}–{band[1]:.2f} equivalence band, as it must be"
             if control["ok"]

@@ -44,6 +44,11 @@ _throughput = _with_range("throughput_ips", "throughput_ips_iqr", "{:,.0f}", "({
 _ratio_with_ci = _with_range("throughput_ratio", "throughput_ratio_ci", "{:.2f}", "({:.2f}–{:.2f})")
 
 
+def _optional(key: str, render: Callable[[object], str]) -> Callable[[Mapping], str | None]:
+    """A table cell ``render(row[key])``, or None ('–') when the row lacks ``key``."""
+    return lambda row: None if row.get(key) is None else render(row[key])
+
+
 def _name(row: Mapping) -> str:
     return (
         row["name"] if row.get("role", "variant") == "variant" else f"{row['name']} ({row['role']})"
@@ -55,33 +60,17 @@ TABLE_COLUMNS: tuple[tuple[str, Callable[[Mapping], str | None]], ...] = (
     ("variant", _name),
     ("float parent", lambda r: r.get("parent")),
     ("size (bytes)", lambda r: f"{r['size_bytes']:,}"),
-    ("gzip (bytes)", lambda r: f"{r['gzip_size_bytes']:,}" if "gzip_size_bytes" in r else None),
+    ("gzip (bytes)", _optional("gzip_size_bytes", "{:,}".format)),
     ("× float32 size", lambda r: f"{r['ratio_to_float32']:.3f}"),
     ("test accuracy", lambda r: f"{r['test_accuracy']:.2%}"),
     ("Δ vs parent, pp (95% CI)", _pp_with_ci),
-    (
-        "McNemar p vs parent",
-        lambda r: None if r.get("p_value_vs_parent") is None else format_p(r["p_value_vs_parent"]),
-    ),
-    (
-        "agreement with parent",
-        lambda r: (
-            None if r.get("agreement_with_parent") is None else f"{r['agreement_with_parent']:.2%}"
-        ),
-    ),
+    ("McNemar p vs parent", _optional("p_value_vs_parent", format_p)),
+    ("agreement with parent", _optional("agreement_with_parent", "{:.2%}".format)),
     ("agreement with baseline", lambda r: f"{r['agreement_with_float']:.2%}"),
-    (
-        "batch-1 µs (median)",
-        lambda r: (
-            None if r.get("latency_ms_batch1") is None else f"{r['latency_ms_batch1'] * 1000:.1f}"
-        ),
-    ),
+    ("batch-1 µs (median)", _optional("latency_ms_batch1", lambda ms: f"{ms * 1000:.1f}")),
     ("images/s (median, IQR)", _throughput),
     ("× float32 throughput (95% CI)", _ratio_with_ci),
-    (
-        "timed in",
-        lambda r: None if r.get("speed_measured_in") is None else r["speed_measured_in"][:2],
-    ),
+    ("timed in", _optional("speed_measured_in", lambda notebook: notebook[:2])),
 )
 
 
@@ -138,11 +127,14 @@ def accuracy_sentence(row: Mapping, versus: str = "parent") -> str:
     else:
         delta, ci = row["change_pp"], row["delta_vs_baseline_ci95_pp"]
         p, verdict, other = row["p_value_vs_baseline"], row["verdict_vs_baseline"], "keras_float"
+    return f"`{row['name']}` {_versus_phrase(verdict, other, delta, ci, p)}"
+
+
+def _versus_phrase(verdict: str, other: str, delta: float, ci, p: float) -> str:
+    """'ties with `b` (+0.01 pp, 95% interval ..., McNemar p = ...)' (or 'beats', 'loses to')."""
     numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar p = {format_p(p)}"
-    if verdict == "tie":
-        return f"`{row['name']}` ties with `{other}` ({numbers})"
-    word = "beats" if verdict == "better" else "loses to"
-    return f"`{row['name']}` {word} `{other}` ({numbers})"
+    word = {"tie": "ties with", "better": "beats", "worse": "loses to"}[verdict]
+    return f"{word} `{other}` ({numbers})"
 
 
 def speed_sentence(row: Mapping, margin: float | None = None, reference: str = "float32") -> str:
@@ -276,8 +268,8 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
         others = [by_name[name] for name in same_size]
         text = (
             f"{head}: {against_baseline}. The rule: the smallest file {rule}; files within "
-            f"{SIZE_TIE:.0%} of that "
-            "size count as the same size, and the most accurate of them is chosen. "
+            f"{SIZE_TIE:.0%} of that size count as the same size, and the most accurate of them "
+            "is chosen. "
             + ", ".join(f"`{o['name']}` ({o['size_bytes']:,} bytes)" for o in others)
             + (" is" if len(others) == 1 else " are")
             + f" as small, and `{size['name']}` scores higher"
@@ -333,21 +325,13 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
 
 def comparison_clause(comparison, other: str) -> str:
     """The verb phrase only: 'ties with `b` (+0.01 pp, ...)', for sentences with their own subject."""
-    return comparison_sentence(comparison, "x", other).split(" ", 1)[1]
+    c = comparison if isinstance(comparison, Mapping) else comparison.as_dict()
+    return _versus_phrase(c["verdict"], other, c["delta_pp"], c["ci95_pp"], c["p_value"])
 
 
 def comparison_sentence(comparison, name: str, other: str) -> str:
     """'`a` ties with `b` (+0.01 pp, 95% interval ..., McNemar p = ...)' from a paired comparison."""
-    c = comparison if isinstance(comparison, Mapping) else comparison.as_dict()
-    row = {
-        "name": name,
-        "parent": other,
-        "delta_vs_parent_pp": c["delta_pp"],
-        "delta_vs_parent_ci95_pp": c["ci95_pp"],
-        "p_value_vs_parent": c["p_value"],
-        "verdict_vs_parent": c["verdict"],
-    }
-    return accuracy_sentence(row)
+    return f"`{name}` {comparison_clause(comparison, other)}"
 
 
 def comparison_frame(comparisons: Mapping, parent: str):
