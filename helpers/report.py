@@ -239,8 +239,19 @@ def recommend(
             if other is not fastest
             and ratio_between(study, fastest["name"], other["name"])["median"] < 1 + margin
         ]
+        runner_up = max(
+            (r for r in timed if r is not fastest),
+            key=lambda r: r["throughput_ratio"],
+            default=None,
+        )
         choice["speed"] = {
             "name": fastest["name"],
+            "versus_runner_up": None
+            if runner_up is None
+            else {
+                "name": runner_up["name"],
+                **ratio_between(study, fastest["name"], runner_up["name"]),
+            },
             "verdict_vs_float32": speed_verdict(fastest["throughput_ratio_ci"]),
             "tied_with": tied_speed,
             "margin": margin,
@@ -305,6 +316,12 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
             f"**For speed on this CPU** (files timed together in notebook "
             f"{choice['speed']['study'][:2]}): {speed_sentence(fast, choice['speed']['margin'])}"
         )
+        runner_up = choice["speed"].get("versus_runner_up")
+        if runner_up:
+            text += (
+                f"; against the next fastest, `{runner_up['name']}`, {runner_up['median']:.2f}× "
+                f"(95% interval {_interval(runner_up['ci'], '{:.2f}')})"
+            )
         if choice["speed"]["tied_with"]:
             text += (
                 f"; within {choice['speed']['margin']:.0%} of it, too close to rank: "
@@ -387,7 +404,8 @@ def calibration_finding(study) -> dict:
         text = (
             f"In the calibration study ({draws} random sets per size), every size from "
             f"{sizes[0]} to {largest} images gave accuracies overlapping those of {largest} "
-            f"images ({band}): no measurable difference at any size tried."
+            f"images ({band}): no measurable difference at any size tried, for this model "
+            "(overlapping ranges over random draws, not a paired test of two files)."
         )
     else:
         details = "; ".join(
@@ -436,8 +454,9 @@ def qat_versus_ptq_sentence(*, verdict: str, ptq_loss: str) -> str:
     if ptq_loss == "tie":
         return (
             "On this small model, then, QAT does not measurably beat post-training quantization: "
-            "PTQ int8 loses no measurable accuracy against its float parent, so there is nothing "
-            "for QAT to win back."
+            "PTQ int8 loses no measurable accuracy against its float parent (any loss is too small "
+            "for the test set to resolve), so there is nothing for QAT to win back that this "
+            "test could show."
         )
     return (
         "QAT does not measurably beat post-training quantization here, although PTQ int8 does "

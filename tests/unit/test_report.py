@@ -83,6 +83,9 @@ def test_recommendation_follows_the_tests():
     assert "statistically tied with `float32`, `int8`" in text
     assert "**For speed on this CPU** (files timed together in notebook 05)" in text
     assert "faster than float32" in text
+    runner_up = choice["speed"]["versus_runner_up"]
+    assert {runner_up["name"], choice["speed"]["name"]} == {"int8", "qat_int8"}
+    assert f"against the next fastest, `{runner_up['name']}`, {runner_up['median']:.2f}×" in text
 
 
 def test_size_recommendation_needs_non_inferiority_and_breaks_size_ties_on_accuracy():
