@@ -56,7 +56,7 @@ data: setup  ## make sure Fashion-MNIST is present (Debian package offline, else
 	$(BIN)/python -m helpers.data
 
 run-all: setup data  ## run notebooks 01-07 with papermill into outputs/ (QUICK=1: small parameters)
-	$(BIN)/python -m helpers.runner $(RUN_FLAGS)
+	$(BIN)/python -m helpers.cli.runner $(RUN_FLAGS)
 
 # `make test`: nbval executes the committed notebooks once, with the quick parameters (papermill's
 # prepare-only mode writes parameterized copies), into a temporary ARTIFACTS_DIR; the unit and
@@ -65,7 +65,7 @@ run-all: setup data  ## run notebooks 01-07 with papermill into outputs/ (QUICK=
 PYTEST := $(BIN)/python -m pytest -c pyproject.toml --rootdir . --durations=10
 test: setup data  ## unit tests, the committed notebooks under nbval (quick parameters), smoke tests
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(BIN)/python -m helpers.runner --quick --prepare-only --artifacts-dir "$$tmp/artifacts" \
+	$(BIN)/python -m helpers.cli.runner --quick --prepare-only --artifacts-dir "$$tmp/artifacts" \
 	    --output-dir "$$tmp/notebooks" >/dev/null && \
 	QUICK_CHAIN_ARTIFACTS="$$tmp/artifacts" $(PYTEST) --nbval-lax --nbval-current-env \
 	    tests/unit "$$tmp/notebooks" tests/smoke
@@ -96,12 +96,12 @@ browser:  ## make sure Chromium is present for the browser test (Debian's chromi
 		"Install it with: sudo apt-get install chromium"; fi
 
 readme-results: setup  ## rebuild README.md's results section from the last full run's summary.json
-	$(BIN)/python -m helpers.readme
+	$(BIN)/python -m helpers.cli.readme
 
 # PORT=8890: exactly that port (default: the first free one from 8888). HEADLESS=1: no browser
 # (the default on Linux without a display); HEADLESS=0: open one. IP=0.0.0.0 inside a container.
 lab: setup data  ## open JupyterLab on notebooks/ with the .venv kernel (PORT=, HEADLESS=1, IP=0.0.0.0)
-	@$(BIN)/python -m helpers.lab $(LAB_FLAGS)
+	@$(BIN)/python -m helpers.cli.lab $(LAB_FLAGS)
 
 lint: setup  ## ruff over helpers, tests, notebooks and scripts
 	$(BIN)/ruff check helpers tests notebooks scripts

@@ -24,28 +24,13 @@ DEFAULT_ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 ARTIFACTS_ENV_VAR = "ARTIFACTS_DIR"
 _TEMP_MARKER = ".tmp-"
 
-# Which notebook produces which file: used to tell the learner what to run when one is missing.
-PRODUCERS: dict[str, str] = {
-    "dataset.json": "01_data.ipynb",
-    "test_labels.npy": "01_data.ipynb",
-    "baseline.keras": "02_baseline_cnn.ipynb",
-    "baseline_metrics.json": "02_baseline_cnn.ipynb",
-    "float32.tflite": "03_post_training_quantization.ipynb",
-    "dynamic_range.tflite": "03_post_training_quantization.ipynb",
-    "float16.tflite": "03_post_training_quantization.ipynb",
-    "int8.tflite": "03_post_training_quantization.ipynb",
-    "int16x8.tflite": "03_post_training_quantization.ipynb",
-    "int8_selective.tflite": "03_post_training_quantization.ipynb",
-    "ptq_metrics.json": "03_post_training_quantization.ipynb",
-    "qat_int8.tflite": "04_quantization_aware_training.ipynb",
-    "control_int8.tflite": "04_quantization_aware_training.ipynb",
-    "control_int8_per_tensor.tflite": "04_quantization_aware_training.ipynb",
-    "qat_metrics.json": "04_quantization_aware_training.ipynb",
-    "comparison_metrics.json": "05_comparison.ipynb",
-    "summary.json": "05_comparison.ipynb",
-    "speed_metrics.json": "06_speed.ipynb",
-    "below8_metrics.json": "07_below_8_bits.ipynb",
-}
+
+def _producer(name: str, fallback: str) -> str:
+    """The notebook file that writes ``name``, from the chain (for "run X first" messages)."""
+    from helpers.chain import producer_of
+
+    step = producer_of(name)
+    return step.file if step else fallback
 
 
 def resolve_artifacts_dir(value: str | os.PathLike | None = None) -> Path:
@@ -162,11 +147,15 @@ def write_array(target: str | os.PathLike, values) -> Path:
     return Path(target)
 
 
-def save_predictions(artifacts_dir: Path, name: str, predictions) -> str:
+def save_predictions(
+    artifacts_dir: Path, name: str, predictions, *, tied=None, validation=None
+) -> str:
     """Atomically store a model's predicted class per test image; return the relative path.
 
     Paired statistics (McNemar, bootstrap) need every model's per-image predictions, so each
-    notebook keeps those of the models it evaluates next to its metrics.
+    notebook keeps those of the models it evaluates next to its metrics. Beside them, when given:
+    ``<name>.tied.npy``, which test images had a tied top output, and ``<name>.val.npy``, the
+    predictions on notebook 02's held-out validation images (for choosing without the test set).
     """
     import numpy as np
 
@@ -176,11 +165,18 @@ def save_predictions(artifacts_dir: Path, name: str, predictions) -> str:
         raise ValueError(
             f"predictions must be a 1-D integer array, got {values.dtype} {values.shape}"
         )
-    with atomic_path(Path(artifacts_dir) / relative) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, values.astype(np.int8))
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_array(Path(artifacts_dir) / relative, values.astype(np.int8))
+    if tied is not None:
+        write_array(Path(artifacts_dir) / companion(relative, "tied"), np.asarray(tied, bool))
+    if validation is not None:
+        validation = np.asarray(validation).astype(np.int8)
+        write_array(Path(artifacts_dir) / companion(relative, "val"), validation)
     return relative
+
+
+def companion(relative: str, kind: str) -> str:
+    """``predictions/int8.npy`` -> ``predictions/int8.<kind>.npy``."""
+    return relative.removesuffix(".npy") + f".{kind}.npy"
 
 
 def load_array(artifacts_dir: Path, relative: str):
@@ -189,7 +185,7 @@ def load_array(artifacts_dir: Path, relative: str):
 
     path = Path(artifacts_dir) / relative
     if not path.is_file():
-        producer = PRODUCERS.get(Path(relative).name, "the notebook that records it")
+        producer = _producer(relative, "the notebook that records it")
         raise MissingArtifactError(
             f"{relative} is missing from {artifacts_dir}. Run notebooks/{producer} first "
             "(or `make run-all`), with the same ARTIFACTS_DIR."
@@ -199,14 +195,28 @@ def load_array(artifacts_dir: Path, relative: str):
 
 def require(artifacts_dir: Path, name: str) -> Path:
     """Return ``artifacts_dir/name``, or stop with the notebook to run if it is missing."""
-    path = Path(artifacts_dir) / name
-    if not path.is_file():
-        producer = PRODUCERS.get(name, "the notebook that writes it")
-        raise MissingArtifactError(
-            f"{name} is missing from {artifacts_dir}. Run notebooks/{producer} first "
-            "(or `make run-all`), with the same ARTIFACTS_DIR."
+    require_all(artifacts_dir, [name])
+    return Path(artifacts_dir) / name
+
+
+def require_all(artifacts_dir: Path, names) -> list[Path]:
+    """Return ``artifacts_dir/name`` for every name, or stop naming every missing file and the
+    notebooks to run, in chain order, before any work starts."""
+    from helpers.chain import NOTEBOOKS
+
+    missing = [name for name in names if not (Path(artifacts_dir) / name).is_file()]
+    if missing:
+        producers = sorted(
+            {_producer(name, "the notebook that writes it") for name in missing},
+            key=lambda f: NOTEBOOKS.index(f[:-6]) if f[:-6] in NOTEBOOKS else len(NOTEBOOKS),
         )
-    return path
+        verb = "is" if len(missing) == 1 else "are"
+        raise MissingArtifactError(
+            f"{', '.join(missing)} {verb} missing from {artifacts_dir}. Run "
+            + ", then ".join(f"notebooks/{p}" for p in producers)
+            + " first (or `make run-all`), with the same ARTIFACTS_DIR."
+        )
+    return [Path(artifacts_dir) / name for name in names]
 
 
 def read_json(artifacts_dir: Path, name: str) -> dict:
@@ -215,10 +225,17 @@ def read_json(artifacts_dir: Path, name: str) -> dict:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        producer = PRODUCERS.get(name, "the notebook that writes it")
+        producer = _producer(name, "the notebook that writes it")
         raise MissingArtifactError(
             f"{path} is not valid JSON ({exc}). Re-run notebooks/{producer} to write it again."
         ) from exc
+
+
+def read_optional_json(artifacts_dir: Path, name: str) -> dict | None:
+    """A JSON artifact that may legitimately be absent (e.g. the seed study): None if it is."""
+    if not (Path(artifacts_dir) / name).is_file():
+        return None
+    return read_json(artifacts_dir, name)
 
 
 def weights_fingerprint(model) -> str:
@@ -244,7 +261,7 @@ def check_same_baseline(reference: str, fingerprints: dict[str, str | None]) -> 
     stale = sorted(name for name, value in fingerprints.items() if value != reference)
     if not stale:
         return
-    notebooks = sorted({PRODUCERS.get(name, name) for name in stale})
+    notebooks = sorted({_producer(name, name) for name in stale})
     details = ", ".join(f"{name} ({fingerprints[name] or 'no fingerprint'})" for name in stale)
     raise StaleArtifactError(
         f"These results were made from a different baseline than the model now in "

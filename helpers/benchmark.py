@@ -244,6 +244,13 @@ def ratio_between(study: Mapping, name: str, other: str) -> dict:
     return median_interval(a / b)
 
 
+def latency_between(study: Mapping, name: str, other: str) -> dict:
+    """Median ratio of ``name``'s batch-1 latency to ``other``'s, paired by round (> 1: slower)."""
+    a = np.asarray(study["variants"][name]["latency_rounds"], dtype=float)
+    b = np.asarray(study["variants"][other]["latency_rounds"], dtype=float)
+    return median_interval(a / b)
+
+
 def speed_verdict(ci: tuple[float, float] | list[float]) -> str:
     """'faster' / 'slower' only when the ratio's interval excludes 1.0; else 'tie'."""
     low, high = ci

@@ -91,6 +91,7 @@ class FashionMNIST:
             "train_pixel_std": float(self.x_train.std()),
             "test_pixel_mean": float(self.x_test.mean()),
             "test_pixel_std": float(self.x_test.std()),
+            "train_zero_share": float(np.mean(self.x_train == 0)),
         }
 
 
@@ -265,17 +266,56 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Preprocessed:
-    """Model-ready arrays (float32, (N, 28, 28, 1)) plus the raw dataset they came from."""
+    """Model-ready arrays (float32, (N, 28, 28, 1)) plus the raw dataset they came from.
+
+    ``x_val``/``y_val`` are notebook 02's held-out validation images (the end of the training
+    images it loaded): never trained on, so later notebooks choose on them and keep the test set
+    for the final score. They are also inside ``x_train`` (which is every training image
+    loaded); ``holdout`` says where, and :meth:`fit_images` gives the training images without
+    them.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     raw: FashionMNIST
+    holdout: tuple[int, int]  # [start, stop) of the validation images within x_train
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.x_train[slice(*self.holdout)]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y_train[slice(*self.holdout)]
+
+    def fit_images(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training images before the held-out ones: what fine-tuning may learn from."""
+        start = self.holdout[0]
+        return self.x_train[:start], self.y_train[:start]
 
 
-def load_preprocessed(data_dir=None, train_limit: int | None = None) -> Preprocessed:
-    """Load, verify and preprocess; ``train_limit`` keeps the first N training images.
+def holdout_range(examples: int, validation_split: float) -> tuple[int, int]:
+    """[start, stop) of the images ``tf_keras`` holds out for ``validation_split``.
+
+    Keras trains on the first ``int(examples * (1 - validation_split))`` images and validates on
+    the rest (``train_validation_split`` in tf_keras' ``engine/data_adapter.py``). Computing the
+    held-out count as ``int(examples * validation_split)`` instead is off by one for some values.
+    """
+    return int(examples * (1.0 - validation_split)), examples
+
+
+def load_preprocessed(
+    data_dir=None,
+    train_limit: int | None = None,
+    holdout: tuple[int, int] | None = None,
+    *,
+    validation_split: float | None = None,
+) -> Preprocessed:
+    """Load, verify and preprocess; ``train_limit`` keeps the first N training images;
+    ``holdout`` marks notebook 02's validation images among them (none by default), or
+    ``validation_split`` marks them as Keras' ``validation_split`` would.
 
     The test set is always complete: every accuracy in the tutorial is on all 10,000 images.
     """
@@ -288,12 +328,17 @@ def load_preprocessed(data_dir=None, train_limit: int | None = None) -> Preproce
                 "images. Fix: use None (all) or a smaller number."
             )
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
+    if validation_split is not None:
+        holdout = holdout_range(len(y_train), validation_split)
+    start, stop = holdout if holdout is not None else (len(y_train), len(y_train))
+    start, stop = min(start, len(y_train)), min(stop, len(y_train))
     return Preprocessed(
         preprocess(x_train),
         y_train.astype(np.int64),
         preprocess(raw.x_test),
         raw.y_test.astype(np.int64),
         raw,
+        (int(start), int(stop)),
     )
 
 

@@ -8,6 +8,7 @@ every variant is fed the same preprocessed images and returns comparable probabi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,60 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def top_classes(scores: np.ndarray) -> np.ndarray:
+    """Per image, which classes share the largest output value (a boolean (N, classes) mask).
+
+    An int8 output can take only 256 values, so two close classes often get the same one: a
+    *tied* output. ``argmax`` then returns the lowest class index among them, silently.
+    """
+    scores = np.asarray(scores)
+    return scores == scores.max(axis=1, keepdims=True)
+
+
+def tied_outputs(scores: np.ndarray) -> np.ndarray:
+    """Per image: True when two or more classes share the largest output value."""
+    return top_classes(scores).sum(axis=1) > 1
+
+
+def tie_credit_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy with a fair tie rule: an image whose top output is shared by ``k`` classes, the
+    right one among them, counts ``1/k`` (the expected accuracy of breaking ties at random)."""
+    top = top_classes(scores)
+    labels = np.asarray(labels)
+    return float(np.mean(top[np.arange(len(labels)), labels] / top.sum(axis=1)))
+
+
+@dataclass
+class Evaluation:
+    """One model on the test set (and on notebook 02's held-out images, when there are any)."""
+
+    record: dict  # JSON-ready: accuracy, per class, ties, size and I/O types
+    predictions: np.ndarray  # predicted class per test image (argmax: the lowest index on a tie)
+    tied: np.ndarray  # per test image: the top output is shared by two or more classes
+    validation_predictions: np.ndarray | None = None
+    scores: np.ndarray | None = None  # the float outputs on the test images (not recorded)
+
+
+def _evaluation(scores, data, validation_scores, **record) -> Evaluation:
+    predictions = np.asarray(scores).argmax(axis=1)
+    tied = tied_outputs(scores)
+    return Evaluation(
+        record={
+            **record,
+            "test_accuracy": accuracy(predictions, data.y_test),
+            "per_class_accuracy": per_class_accuracy(predictions, data.y_test).tolist(),
+            "tied_outputs": int(tied.sum()),
+            "tie_credit_accuracy": tie_credit_accuracy(scores, data.y_test),
+        },
+        predictions=predictions,
+        tied=tied,
+        validation_predictions=None
+        if validation_scores is None
+        else np.asarray(validation_scores).argmax(axis=1),
+        scores=np.asarray(scores),
+    )
+
+
 def execution_plan(model: str | os.PathLike | bytes, resolver: str = "default") -> dict:
     """Which operations a delegate (XNNPACK, by default) took, and which stay on the
     interpreter's built-in kernels: ``{"delegated": [...], "builtin": [...]}`` op names.
@@ -209,19 +264,31 @@ def execution_plan(model: str | os.PathLike | bytes, resolver: str = "default") 
     }
 
 
-def evaluate_tflite(
-    model: str | os.PathLike | bytes, images: np.ndarray, labels: np.ndarray
-) -> tuple[dict, np.ndarray]:
-    """Run one ``.tflite`` file (a path, or the model's bytes) on the test set; return its record
-    and its predictions."""
-    loaded = LiteRTModel(model)
-    predictions = loaded.predict(images)
-    record = {
-        "file": None if isinstance(model, (bytes, bytearray)) else Path(model).name,
-        "size_bytes": len(loaded.content),
-        "input_dtype": loaded.input_dtype.name,
-        "output_dtype": loaded.output_dtype.name,
-        "test_accuracy": accuracy(predictions, labels),
-        "per_class_accuracy": per_class_accuracy(predictions, labels).tolist(),
-    }
-    return record, predictions
+def evaluate_tflite(model: str | os.PathLike | bytes, data, **options) -> Evaluation:
+    """Run one ``.tflite`` file (a path, or the model's bytes) on ``data``'s test images and on
+    its held-out validation images; ``options`` go to :class:`LiteRTModel` (e.g. the resolver)."""
+    loaded = LiteRTModel(model, **options)
+    has_validation = len(data.y_val) > 0
+    return _evaluation(
+        loaded.predict_proba(data.x_test),
+        data,
+        loaded.predict_proba(data.x_val) if has_validation else None,
+        file=None if isinstance(model, (bytes, bytearray)) else Path(model).name,
+        size_bytes=len(loaded.content),
+        input_dtype=loaded.input_dtype.name,
+        output_dtype=loaded.output_dtype.name,
+    )
+
+
+def evaluate_keras(model, data, path: str | os.PathLike | None = None) -> Evaluation:
+    """The same for a Keras model (``model.predict``); ``path``: its saved file, for the size."""
+    has_validation = len(data.y_val) > 0
+    return _evaluation(
+        model.predict(data.x_test, batch_size=1024, verbose=0),
+        data,
+        model.predict(data.x_val, batch_size=1024, verbose=0) if has_validation else None,
+        file=None if path is None else Path(path).name,
+        size_bytes=None if path is None else Path(path).stat().st_size,
+        input_dtype="float32",
+        output_dtype="float32",
+    )

@@ -1,8 +1,10 @@
-"""The baseline CNN, reproducible training, and Keras-side evaluation.
+"""The baseline CNN as the tests build it, reproducible seeding, and small Keras utilities.
 
-Models are built with ``tf_keras`` (Keras 2): ``tensorflow-model-optimization`` cannot wrap
-Keras 3 models. ``helpers/__init__.py`` sets ``TF_USE_LEGACY_KERAS=1`` before this module
-imports TensorFlow.
+Notebook 02 builds, compiles and trains the model in its own cells (the lesson);
+:func:`build_baseline_cnn` is the same architecture for the unit tests (a test checks that the
+two agree). Models are built with ``tf_keras`` (Keras 2): ``tensorflow-model-optimization``
+cannot wrap Keras 3 models. ``helpers/__init__.py`` sets ``TF_USE_LEGACY_KERAS=1`` before this
+module imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -51,54 +53,6 @@ def compile_classifier(model: keras.Model, learning_rate: float = 1e-3) -> keras
     return model
 
 
-def train(
-    model: keras.Model,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    epochs: int,
-    batch_size: int,
-    validation_split: float = 0.0,
-    verbose: int = 2,
-) -> dict[str, list[float]]:
-    """Fit ``model``; validation uses the last ``validation_split`` of the *training* data.
-
-    Keras takes the validation slice from the end of the arrays before shuffling, so the held-out
-    images are the same in every run and the test set stays untouched until the final evaluation.
-    """
-    history = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_split=validation_split,
-        shuffle=True,
-        verbose=verbose,
-    )
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def validation_counts(examples: int, validation_split: float) -> tuple[int, int]:
-    """(training, validation) image counts exactly as ``tf_keras`` splits ``validation_split``.
-
-    Keras trains on the first ``int(examples * (1 - validation_split))`` images and validates on
-    the rest (``train_validation_split`` in tf_keras' ``engine/data_adapter.py``). Computing the
-    held-out count as ``int(examples * validation_split)`` instead is off by one for some values.
-    """
-    training = int(examples * (1.0 - validation_split))
-    return training, examples - training
-
-
-def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities from a Keras model, without a progress bar per batch."""
-    return model.predict(x, batch_size=batch_size, verbose=0)
-
-
-def load_keras_model(path) -> keras.Model:
-    """Load a ``.keras`` model saved by :func:`helpers.artifacts.save_with`."""
-    return keras.models.load_model(path)
-
-
 def without_optimizer(model: keras.Model) -> keras.Model:
     """An uncompiled copy with the same architecture and weights: saves without optimizer state."""
     bare = keras.models.clone_model(model)
@@ -133,16 +87,3 @@ def saved_sizes(model: keras.Model, folder) -> dict[str, int]:
 
 def count_parameters(model: keras.Model) -> int:
     return int(sum(np.prod(w.shape) for w in model.get_weights()))
-
-
-def load_baseline(artifacts_dir) -> tuple[keras.Model, dict]:
-    """Load notebook 02's model and metrics, checking that they belong together."""
-    from helpers import artifacts
-
-    metrics = artifacts.read_json(artifacts_dir, "baseline_metrics.json")
-    model = load_keras_model(artifacts.require(artifacts_dir, "baseline.keras"))
-    artifacts.check_same_baseline(
-        artifacts.weights_fingerprint(model),
-        {"baseline_metrics.json": metrics.get("baseline_fingerprint")},
-    )
-    return model, metrics

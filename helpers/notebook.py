@@ -1,10 +1,155 @@
-"""Notebook plumbing: the environment a notebook reports, and computed-markdown output."""
+"""One call in, one call out: a notebook's setup (:func:`start`) and its record (:meth:`Run.record`).
+
+``run = helpers.start("03_post_training_quantization", globals())`` does, in this order, before
+the notebook does any work:
+
+1. checks every parameter against the notebook's spec in :mod:`helpers.chain` (a typo stops
+   here, naming the parameter, before anything is written);
+2. resolves ``ARTIFACTS_DIR`` (created, checked writable, leftovers of an interrupted write
+   removed);
+3. checks that every file the notebook needs from earlier notebooks is there, and that their
+   results all come from the baseline now in ``ARTIFACTS_DIR``, naming the notebooks to run;
+4. seeds Python, NumPy and TensorFlow (deterministic ops), sets the plot style, silences log
+   lines that say nothing about the results, and prints the versions and the CPU.
+
+``run.record(metrics)`` writes the notebook's metrics file (with the baseline's fingerprint and
+the parameters) and, for the notebooks that add variants, rebuilds ``summary.json``.
+"""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from helpers import machine
+from helpers import artifacts, chain, machine
+from helpers.params import check_parameters
+
+BASELINE_METRICS = "baseline_metrics.json"
+
+
+@dataclass
+class Run:
+    """What a notebook knows about its own run."""
+
+    notebook: str
+    params: dict[str, Any]  # checked parameter values, recorded with the results
+    artifacts_dir: Path
+    environment: dict  # versions, CPU, SIMD features, caches
+    fingerprint: str | None  # the baseline's weights fingerprint (None before notebook 02 ran)
+    data_dir: str | None = None  # the DATA_DIR parameter
+
+    def load_data(self, train_limit: int | None = None):
+        """Fashion-MNIST, preprocessed (:func:`helpers.data.load_preprocessed`), with notebook
+        02's held-out validation images marked as ``x_val``/``y_val``."""
+        from helpers.data import load_preprocessed
+
+        holdout = None
+        if (self.artifacts_dir / BASELINE_METRICS).is_file():
+            holdout = artifacts.read_json(self.artifacts_dir, BASELINE_METRICS).get(
+                "validation_images"
+            )
+        return load_preprocessed(self.data_dir, train_limit, tuple(holdout) if holdout else None)
+
+    @property
+    def step(self) -> chain.Step:
+        return chain.step(self.notebook)
+
+    def path(self, name: str) -> Path:
+        """``ARTIFACTS_DIR/name``."""
+        return self.artifacts_dir / name
+
+    def entry(self, name: str, evaluation, *, parent: str | None, description: str, **extra):
+        """One model's record for the metrics file (:func:`helpers.summary.model_entry`), its
+        predictions saved; ``file`` defaults to ``<name>.tflite`` and ``role`` to a variant."""
+        from helpers.summary import model_entry
+
+        extra.setdefault("file", f"{name}.tflite")
+        extra.setdefault("role", "variant")
+        return model_entry(
+            name=name,
+            parent=parent,
+            description=description,
+            evaluation=evaluation,
+            artifacts_dir=self.artifacts_dir,
+            **extra,
+        )
+
+    def record(self, metrics: dict, arrays: dict | None = None) -> None:
+        """Write this notebook's metrics file (atomically), adding the baseline's fingerprint and
+        the parameters; notebooks that add variants rebuild ``summary.json`` too. ``arrays``:
+        ``{file name: array}`` to store as ``.npy`` beside it (e.g. the test labels).
+
+        The summary is built first, with these metrics, so a failure leaves every file as it was;
+        ``summary.json`` is written last, so its presence means everything before it is new.
+        """
+        payload = dict(metrics)
+        if self.fingerprint is not None:
+            payload.setdefault("baseline_fingerprint", self.fingerprint)
+        payload["params"] = self.params
+        results = None
+        if self.step.rebuilds_summary:
+            from helpers import summary
+
+            results = summary.build_summary(
+                self.artifacts_dir, self.environment, pending={self.notebook: payload}
+            )
+        for name, values in (arrays or {}).items():
+            print(f"Wrote {artifacts.write_array(self.path(name), values)}")
+        path = artifacts.write_json(self.path(self.step.metrics), payload)
+        print(f"Wrote {path}")
+        if results is not None:
+            from helpers import summary
+
+            print(f"Wrote {summary.write_summary(self.artifacts_dir, results)}")
+
+
+def start(notebook: str, namespace: dict) -> Run:
+    """Check and set up a notebook (see the module docstring); returns its :class:`Run`."""
+    step = chain.step(notebook)
+    params = check_parameters(notebook, namespace)
+    artifacts_dir = artifacts.resolve_artifacts_dir(namespace.get("ARTIFACTS_DIR"))
+    artifacts.require_all(artifacts_dir, step.needs)
+    fingerprint = check_inputs_agree(artifacts_dir, step.needs)
+    quiet_known_noise()
+    from helpers import plots
+    from helpers.model import seed_everything
+
+    seed_everything(namespace["SEED"])
+    plots.use_style()
+    environment = machine.describe()
+    print(" | ".join(f"{name} {environment[name]}" for name in ("python", *machine.PACKAGES)))
+    print(
+        f"CPU: {environment['cpu']} ({environment['logical_cpus']} logical cores; "
+        f"{machine.feature_text(environment)}); seed {namespace['SEED']}"
+    )
+    if step.needs:
+        print(f"Inputs found in {artifacts_dir}: {', '.join(step.needs)}")
+    return Run(notebook, params, artifacts_dir, environment, fingerprint, namespace["DATA_DIR"])
+
+
+def check_inputs_agree(artifacts_dir: Path, needs) -> str | None:
+    """The baseline's fingerprint, after checking that every needed result was made from it.
+
+    ``baseline.keras`` must be the model ``baseline_metrics.json`` describes, and every needed
+    metrics file must record that same fingerprint; otherwise stop, naming what to re-run.
+    """
+    if BASELINE_METRICS not in needs:
+        return None
+    fingerprint = artifacts.read_json(artifacts_dir, BASELINE_METRICS)["baseline_fingerprint"]
+    recorded = {
+        name: artifacts.read_json(artifacts_dir, name).get("baseline_fingerprint")
+        for name in needs
+        if name.endswith(".json") and name not in (BASELINE_METRICS, "dataset.json")
+    }
+    if "baseline.keras" in needs:
+        import tf_keras
+
+        model = tf_keras.models.load_model(artifacts_dir / "baseline.keras", compile=False)
+        recorded["baseline.keras"] = artifacts.weights_fingerprint(model)
+    artifacts.check_same_baseline(fingerprint, recorded)
+    return fingerprint
 
 
 def quiet_known_noise() -> None:
@@ -15,43 +160,13 @@ def quiet_known_noise() -> None:
       ``quantized_input_stats`` API; with a representative dataset the input range is calibrated.
     * "tf.lite.Interpreter is deprecated": raised inside TensorFlow's own QuantizationDebugger.
       This project runs models in ``ai_edge_litert`` everywhere else.
-    * Native lines TensorFlow prints straight to standard error (see :mod:`helpers.quiet`).
 
     It also lets pandas show long table cells whole instead of cutting them with "...".
     """
     import pandas as pd
     import tensorflow as tf
 
-    from helpers.quiet import install_stderr_filter
-
     tf.get_logger().setLevel("ERROR")
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
-    install_stderr_filter()
     pd.set_option("display.max_colwidth", None)
-
-
-def describe_environment(seed: int | None = None) -> dict:
-    """Print versions and the CPU in two lines; return them for the records."""
-    info = machine.describe()
-    versions = machine.package_versions()
-    print(" | ".join(f"{name} {version}" for name, version in versions.items()))
-    seeded = f"; seed {seed}" if seed is not None else ""
-    print(
-        f"CPU: {info['cpu']} ({info['logical_cpus']} logical cores; "
-        f"{machine.feature_text(info)}){seeded}"
-    )
-    return info
-
-
-def show_markdown(text: str) -> None:
-    """Display markdown built from this run's numbers (conclusions are never typed by hand)."""
-    from IPython.display import Markdown, display
-
-    display(Markdown(text))
-
-
-def show_table(frame) -> None:
-    from IPython.display import display
-
-    display(frame)

@@ -2,9 +2,9 @@
 
 papermill passes parameters from the command line (``-p EPOCHS 10``) and YAML; a typo there
 should fail in the first cells with the parameter's name, not deep inside TensorFlow. Each
-notebook's parameters cell holds the defaults; :data:`SPECS` holds the rules; and the notebook's
-setup cell runs ``params = check_parameters("02_baseline_cnn", globals())``, which checks every
-parameter and returns the dict the notebook records with its results.
+notebook's parameters cell holds the defaults; :mod:`helpers.chain` holds the rules (built from the
+classes here); and :func:`helpers.start` runs ``check_parameters(name, globals())``, which checks
+every parameter and returns the dict the notebook records with its results.
 """
 
 from __future__ import annotations
@@ -123,80 +123,6 @@ class Requirement:
 COMMON = {"DATA_DIR": OptionalPath(), "ARTIFACTS_DIR": OptionalPath(), "SEED": Int(minimum=0)}
 TRAIN_IMAGES = 60_000
 
-SPECS: dict[str, dict[str, Any]] = {
-    "01_data": {**COMMON},
-    "02_baseline_cnn": {
-        **COMMON,
-        "EPOCHS": Int(minimum=1),
-        "BATCH_SIZE": Int(minimum=1),
-        "TRAIN_LIMIT": Int(minimum=10, maximum=TRAIN_IMAGES, allow_none=True),
-        "VALIDATION_SPLIT": Float(minimum=0, maximum=0.5),
-        "LEARNING_RATE": Float(minimum=0, maximum=1, exclusive_minimum=True),
-    },
-    "03_post_training_quantization": {
-        **COMMON,
-        "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
-        "CALIBRATION_STUDY": IntList(minimum=1, maximum=TRAIN_IMAGES),
-        "CALIBRATION_DRAWS": Int(minimum=1, maximum=50),
-        "DEBUG_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
-    },
-    "04_quantization_aware_training": {
-        **COMMON,
-        "QAT_EPOCHS": Int(minimum=1),
-        "BATCH_SIZE": Int(minimum=1),
-        "LEARNING_RATE": Float(minimum=0, maximum=1, exclusive_minimum=True),
-        "TRAIN_LIMIT": Int(minimum=10, maximum=TRAIN_IMAGES, allow_none=True),
-        "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
-    },
-    "05_comparison": {
-        **COMMON,
-        "ROUNDS": Int(minimum=1, maximum=1000),
-        "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
-        "LATENCY_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
-        "BATCH_SIZE": Int(minimum=1, maximum=10_000),
-        "NUM_THREADS": Int(minimum=1, maximum=256),
-        "GRID_IMAGES": Int(minimum=1, maximum=40),
-    },
-    "06_speed": {
-        **COMMON,
-        "BATCH_SIZE": Int(minimum=1, maximum=4096),
-        "ROUNDS": Int(minimum=1, maximum=1000),
-        "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
-        "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
-        "SWEEP_CHANNELS": IntList(minimum=1, maximum=256),
-        "SWEEP_BATCH": Int(minimum=1, maximum=256),
-        "BATCH_CURVE": IntList(minimum=1, maximum=4096),
-    },
-    "07_below_8_bits": {
-        **COMMON,
-        "CALIBRATION_IMAGES": Int(minimum=1, maximum=TRAIN_IMAGES),
-        "CALIBRATION_BATCHES": Int(minimum=1, maximum=9),
-        "VALIDATE_IMAGES": Int(minimum=1, maximum=10_000),
-        "ROUNDS": Int(minimum=1, maximum=1000),
-        "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
-        "LATENCY_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
-        "NUM_THREADS": Int(minimum=1, maximum=256),
-        "SIZE_TARGET": Float(minimum=0, maximum=1, exclusive_minimum=True),
-        "TOLERANCE_PP": Float(minimum=0, maximum=100),
-    },
-}
-
-REQUIREMENTS: dict[str, list[Requirement]] = {
-    "07_below_8_bits": [
-        Requirement(
-            lambda p: p["CALIBRATION_BATCHES"] <= p["CALIBRATION_IMAGES"],
-            "CALIBRATION_BATCHES cannot exceed CALIBRATION_IMAGES: every batch needs an image",
-        )
-    ],
-    "04_quantization_aware_training": [
-        Requirement(
-            lambda p: p["TRAIN_LIMIT"] is None or p["CALIBRATION_SAMPLES"] <= p["TRAIN_LIMIT"],
-            "CALIBRATION_SAMPLES cannot exceed TRAIN_LIMIT: calibration images are drawn from "
-            "the training images the notebook loads",
-        )
-    ],
-}
-
 
 def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     """Check every parameter of ``notebook`` found in ``namespace`` (a notebook's ``globals()``).
@@ -204,16 +130,17 @@ def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> dict[str, A
     Returns the checked values to record with the results (paths left out). Raises
     :class:`~helpers.errors.ParameterError` naming the first bad parameter.
     """
-    if notebook not in SPECS:
-        raise KeyError(f"no parameter spec for {notebook!r}; have {', '.join(SPECS)}")
+    from helpers.chain import step  # the chain holds every notebook's spec
+
+    spec = step(notebook)
     checked = {}
-    for name, rule in SPECS[notebook].items():
+    for name, rule in spec.parameters.items():
         if name not in namespace:
             raise ParameterError(
                 f"Parameter {name} is not defined. Run the notebook's parameters cell first."
             )
         checked[name] = rule.check(name, namespace[name])
-    for requirement in REQUIREMENTS.get(notebook, []):
+    for requirement in spec.requirements:
         if not requirement.holds(checked):
             raise ParameterError(
                 f"{requirement.message}. Fix it in the parameters cell (or papermill's -p)."

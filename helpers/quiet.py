@@ -11,13 +11,10 @@ line, a real native error included, still reaches standard error.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 
 KNOWN_NOISE = re.compile(
     "|".join(
@@ -44,29 +41,6 @@ def is_noise(line: str) -> bool:
 def _without_noise(lines: list[bytes]) -> bytes:
     """The lines (each with its line ending, if any) that are not known noise, joined."""
     return b"".join(line for line in lines if not is_noise(line.decode(errors="replace")))
-
-
-@contextlib.contextmanager
-def native_stderr_filtered() -> Iterator[None]:
-    """Within the block, file descriptor 2 goes to a temporary file; afterwards every line that
-    is not known noise is written to the real standard error. For short blocks (an import)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters)
-        yield
-        return
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            kept = _without_noise(capture.read().splitlines(keepends=True))
-            if kept:
-                os.write(2, kept)
 
 
 _FILTER_LOCK = threading.Lock()

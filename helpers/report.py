@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from helpers.benchmark import ratio_between, speed_verdict
+from helpers.benchmark import latency_between, speed_verdict
 
 
 def format_p(p: float) -> str:
@@ -156,10 +156,8 @@ def speed_sentence(row: Mapping, margin: float | None = None, reference: str = "
 # --------------------------------------------------------------------------- recommendation
 
 
-NONINFERIORITY_PP = 0.3  # "no real loss": the 95% interval stays above -0.3 pp of the baseline
 SIZE_TIE = 0.01  # files within 1% of the smallest are the same size for the recommendation
 SPEED_MARGIN = 0.05  # speed ratios within 5% (or the control's resolution, if larger) are a tie
-SPEED_STUDY = "05_comparison"  # speed is ranked only among files timed together, in notebook 05
 
 
 def speed_margin(control: Mapping | None) -> float:
@@ -170,8 +168,120 @@ def speed_margin(control: Mapping | None) -> float:
     return max(SPEED_MARGIN, *(abs(bound - 1) for bound in control["ci"]))
 
 
-def non_inferior(row: Mapping) -> bool:
-    return row["delta_vs_baseline_ci95_pp"][0] >= -NONINFERIORITY_PP
+def shippable(rows: Sequence[Mapping]) -> list[Mapping]:
+    """The files a learner could ship: ``.tflite`` variants (not references or controls) without
+    a caveat (a runtime defect, or an accuracy that depends on the kernels)."""
+    return [
+        r
+        for r in rows
+        if r.get("role", "variant") == "variant" and r["kind"] == "tflite" and not r.get("caveat")
+    ]
+
+
+def _held_out(row: Mapping) -> Mapping | None:
+    """The row's non-inferiority test on the held-out validation images, if recorded."""
+    return row.get("noninferiority_validation")
+
+
+def size_pick(candidates: Sequence[Mapping]) -> dict:
+    """The smallest file with no real loss, chosen without the test set and confirmed on it.
+
+    1. Selection, on notebook 02's held-out validation images: the files non-inferior to the
+       float baseline there (:func:`helpers.stats.non_inferiority`, one margin). Without recorded
+       validation predictions the test set has to select, and the result says so.
+    2. Confirmation, on the test set, in order of size (files within ``SIZE_TIE`` of each other
+       count as the same size; the most accurate on the held-out images goes first): the first
+       file non-inferior on the test set too is the pick. Every file tried is reported, so a
+       smaller file that was selected but not confirmed is named with its bound.
+    """
+    validated = [r for r in candidates if _held_out(r) is not None]
+    on_validation = len(validated) == len(candidates)
+    selected = [
+        r
+        for r in candidates
+        if (_held_out(r) if on_validation else r["noninferiority_test"])["non_inferior"]
+    ]
+
+    def order(row: Mapping):
+        accuracy = row.get("validation_accuracy") if on_validation else row["test_accuracy"]
+        return (row["size_bytes"], -(accuracy or 0.0))
+
+    selected.sort(key=order)
+    tried, pick = [], None
+    for row in selected:
+        tried.append({"name": row["name"], **row["noninferiority_test"]})
+        if row["noninferiority_test"]["non_inferior"]:
+            pick = row
+            break
+    same_size = (
+        [
+            r["name"]
+            for r in selected
+            if r is not pick and r["size_bytes"] <= pick["size_bytes"] * (1 + SIZE_TIE)
+        ]
+        if pick
+        else []
+    )
+    return {
+        "name": None if pick is None else pick["name"],
+        "selected_on": "validation" if on_validation else "test",
+        "selected": [r["name"] for r in selected],
+        "tried": tried,
+        "same_size": same_size,
+        "margin_pp": None if pick is None else pick["noninferiority_test"]["margin_pp"],
+    }
+
+
+def pick_study(studies: Mapping[str, Mapping | None]) -> tuple[str, Mapping] | None:
+    """The speed study that ranks files: the last one (in chain order) marked as a pick."""
+    picks = [(nb, study) for nb, study in studies.items() if study and study["settings"].get("pick")]
+    return picks[-1] if picks else None
+
+
+def speed_pick(candidates: Sequence[Mapping], studies, control: Mapping | None) -> dict | None:
+    """The fastest file at batch 1 (latency) among candidates timed together in the pick study,
+    with the files too close to rank against it, and the throughput leader at the study's batch.
+    Ratios between two files are paired by round (:func:`helpers.benchmark.ratio_between`)."""
+    found = pick_study(studies)
+    if found is None:
+        return None
+    notebook, study = found
+    timed = [r for r in candidates if r["name"] in study["variants"]]
+    timed = [r for r in timed if "latency_ratio" in study["variants"][r["name"]]]
+    if not timed:
+        return None
+    margin = speed_margin(control)
+    variants = study["variants"]
+    fastest = min(timed, key=lambda r: variants[r["name"]]["latency_ratio"])
+    others = [r for r in timed if r is not fastest]
+    versus = {
+        r["name"]: latency_between(study, r["name"], fastest["name"]) for r in others
+    }  # > 1: the other takes longer
+    tied = [name for name, ratio in versus.items() if ratio["median"] < 1 + margin]
+    runner_up = min(others, key=lambda r: versus[r["name"]]["median"], default=None)
+    throughput_leader = max(timed, key=lambda r: variants[r["name"]]["throughput_ratio"])
+    return {
+        "name": fastest["name"],
+        "latency_ratio": variants[fastest["name"]]["latency_ratio"],
+        "latency_ratio_ci": variants[fastest["name"]]["latency_ratio_ci"],
+        "latency_ms": variants[fastest["name"]]["latency_ms_batch1"],
+        "verdict_vs_float32": speed_verdict(
+            [1 / high for high in variants[fastest["name"]]["latency_ratio_ci"][::-1]]
+        ),
+        "runner_up": None
+        if runner_up is None
+        else {"name": runner_up["name"], **versus[runner_up["name"]]},
+        "tied_with": tied,
+        "margin": margin,
+        "study": notebook,
+        "timed": [r["name"] for r in timed],
+        "throughput": {
+            "name": throughput_leader["name"],
+            "batch_size": study["settings"]["batch_size"],
+            "ratio": variants[throughput_leader["name"]]["throughput_ratio"],
+            "ci": variants[throughput_leader["name"]]["throughput_ratio_ci"],
+        },
+    }
 
 
 def recommend(
@@ -182,30 +292,27 @@ def recommend(
 ) -> dict:
     """Pick a variant for size, for accuracy and for speed, following the paired tests.
 
-    Candidates are shippable ``.tflite`` variants (not references or controls) without a
-    ``caveat`` (e.g. an accuracy that depends on the kernel library).
+    Candidates: :func:`shippable` files. Each row carries its non-inferiority tests against the
+    float baseline on the held-out images and on the test set (:func:`helpers.summary.build_rows`).
 
-    * size: among files *non-inferior* to the float baseline (95% interval of the difference
-      above ``-NONINFERIORITY_PP``), the smallest; files within ``SIZE_TIE`` of it count as the
-      same size and the most accurate of them wins;
-    * accuracy: the most accurate file, with the files statistically tied with it
-      (``compare(a, b)`` returns the paired comparison of a with b);
-    * speed: among non-inferior files timed together in ``SPEED_STUDY``, the highest median
-      throughput ratio, its verdict against float32, and the files within the speed margin of it
-      (ratios paired by round). Files timed in other notebooks are not ranked against these.
+    * size: :func:`size_pick` (selected on the held-out images, confirmed on the test set);
+    * accuracy: the file most accurate on the held-out images (the test set when none were
+      recorded), with its test accuracy and the files statistically tied with it on the test set;
+    * speed: :func:`speed_pick`, batch-1 latency first, among the files non-inferior on the
+      held-out images and timed together in the pick study.
     """
-    candidates = [
-        r
-        for r in rows
-        if r.get("role", "variant") == "variant" and r["kind"] == "tflite" and not r.get("caveat")
-    ]
+    candidates = shippable(rows)
     if not candidates:
         raise ValueError("no shippable variant to recommend")
-    acceptable = [r for r in candidates if non_inferior(r)] or candidates
-    smallest_size = min(r["size_bytes"] for r in acceptable)
-    same_size = [r for r in acceptable if r["size_bytes"] <= smallest_size * (1 + SIZE_TIE)]
-    smallest = max(same_size, key=lambda r: (r["test_accuracy"], -r["size_bytes"]))
-    best = max(candidates, key=lambda r: (r["test_accuracy"], -r["size_bytes"]))
+    size = size_pick(candidates)
+    on_validation = size["selected_on"] == "validation"
+    best = max(
+        candidates,
+        key=lambda r: (
+            (r.get("validation_accuracy") if on_validation else r["test_accuracy"]) or 0.0,
+            -r["size_bytes"],
+        ),
+    )
     tied = []
     if compare is not None:
         tied = [
@@ -213,92 +320,78 @@ def recommend(
             for r in candidates
             if r is not best and compare(r["name"], best["name"])["verdict"] == "tie"
         ]
+    selected = [r for r in candidates if r["name"] in size["selected"]] or candidates
     choice = {
-        "size": {
-            "name": smallest["name"],
-            "rule": f"smallest file whose 95% interval stays above -{NONINFERIORITY_PP} pp of "
-            f"the baseline; sizes within {SIZE_TIE:.0%} count as equal",
-            "same_size": [r["name"] for r in same_size if r is not smallest],
-            "versus_same_size": {
-                r["name"]: compare(smallest["name"], r["name"])
-                for r in same_size
-                if r is not smallest and compare is not None
-            },
-        },
-        "accuracy": {"name": best["name"], "tied_with": tied},
+        "size": size,
+        "accuracy": {"name": best["name"], "tied_with": tied, "chosen_on": size["selected_on"]},
         "excluded": [r["name"] for r in rows if r.get("caveat")],
     }
-    study = studies.get(SPEED_STUDY)
-    timed = [r for r in acceptable if r.get("speed_measured_in") == SPEED_STUDY]
-    if study and timed:
-        margin = speed_margin(control)
-        fastest = max(timed, key=lambda r: r["throughput_ratio"])
-        tied_speed = [
-            other["name"]
-            for other in timed
-            if other is not fastest
-            and ratio_between(study, fastest["name"], other["name"])["median"] < 1 + margin
-        ]
-        runner_up = max(
-            (r for r in timed if r is not fastest),
-            key=lambda r: r["throughput_ratio"],
-            default=None,
-        )
-        choice["speed"] = {
-            "name": fastest["name"],
-            "versus_runner_up": None
-            if runner_up is None
-            else {
-                "name": runner_up["name"],
-                **ratio_between(study, fastest["name"], runner_up["name"]),
-            },
-            "verdict_vs_float32": speed_verdict(fastest["throughput_ratio_ci"]),
-            "tied_with": tied_speed,
-            "margin": margin,
-            "study": SPEED_STUDY,
-        }
+    speed = speed_pick(selected, studies, control)
+    if speed is not None:
+        choice["speed"] = speed
     return choice
 
 
+def _bound(test: Mapping) -> str:
+    return (
+        f"lower 95% bound {test['lower_bound_pp']:+.2f} pp against a margin of "
+        f"-{test['margin_pp']} pp, one-sided p = {format_p(test['p_value'])}"
+    )
+
+
 def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
+    """The README's and notebook 05's recommendation paragraphs, from :func:`recommend`."""
     by_name = {r["name"]: r for r in rows}
-    size = by_name[choice["size"]["name"]]
-    same_size = choice["size"].get("same_size") or []
-    rule = (
-        f"whose accuracy stays within {NONINFERIORITY_PP} pp of the float baseline at 95% "
-        "confidence"
+    size = choice["size"]
+    where = (
+        "chosen on notebook 02's held-out validation images and confirmed on the test set"
+        if size["selected_on"] == "validation"
+        else "chosen and confirmed on the test set (no held-out predictions were recorded)"
     )
-    against_baseline = accuracy_sentence(size, "baseline")
-    head = (
-        f"**For size:** `{size['name']}`, {size['size_bytes']:,} bytes "
-        f"({size['ratio_to_float32']:.0%} of float32)"
-    )
-    if not same_size:
-        text = f"{head}: the smallest file {rule} ({against_baseline})."
-    else:
-        others = [by_name[name] for name in same_size]
+    if size["name"] is None:
         text = (
-            f"{head}: {against_baseline}. The rule: the smallest file {rule}; files within "
-            f"{SIZE_TIE:.0%} of that size count as the same size, and the most accurate of them "
-            "is chosen. "
-            + ", ".join(f"`{o['name']}` ({o['size_bytes']:,} bytes)" for o in others)
-            + (" is" if len(others) == 1 else " are")
-            + f" as small, and `{size['name']}` scores higher"
+            "**For size:** no file keeps accuracy within the margin of the float baseline on "
+            f"both the held-out images and the test set ({where})."
         )
-        versus = choice["size"].get("versus_same_size") or {}
-        if versus:
-            text += ": " + "; ".join(
-                comparison_sentence(comparison, size["name"], name)
-                for name, comparison in versus.items()
-            )
+    else:
+        row, confirmed = by_name[size["name"]], size["tried"][-1]
+        text = (
+            f"**For size:** `{row['name']}`, {row['size_bytes']:,} bytes "
+            f"({row['ratio_to_float32']:.0%} of float32): the smallest file whose accuracy stays "
+            f"within {confirmed['margin_pp']} pp of the float baseline at 95% confidence, {where} "
+            f"({_bound(confirmed)})"
+        )
+        if confirmed["borderline"]:
+            text += "; **borderline**: the bound lies within 0.05 pp of the margin"
         text += "."
+        for failed in size["tried"][:-1]:
+            other = by_name[failed["name"]]
+            text += (
+                f" The smaller `{other['name']}` ({other['size_bytes']:,} bytes) passed on the "
+                f"held-out images but was not confirmed on the test set at this margin "
+                f"({_bound(failed)})."
+            )
+        if size["same_size"]:
+            text += (
+                " Within 1% of that size: "
+                + ", ".join(f"`{n}` ({by_name[n]['size_bytes']:,} bytes)" for n in size["same_size"])
+                + "; the most accurate on the held-out images went first."
+            )
     parts = [text]
     best = by_name[choice["accuracy"]["name"]]
     tied = choice["accuracy"]["tied_with"]
-    text = f"**For accuracy:** `{best['name']}` scores highest ({best['test_accuracy']:.2%})"
+    chosen = (
+        "chosen on the held-out images"
+        if choice["accuracy"].get("chosen_on") == "validation"
+        else "chosen on the test set"
+    )
+    text = (
+        f"**For accuracy:** `{best['name']}` ({chosen}) scores {best['test_accuracy']:.2%} on "
+        "the test set"
+    )
     if tied:
         text += (
-            ", but it is statistically tied with "
+            ", statistically tied there with "
             + ", ".join(f"`{name}`" for name in tied)
             + ": on these 10,000 images they cannot be ranked"
         )
@@ -311,30 +404,43 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
             )
     parts.append(text + ".")
     if "speed" in choice:
-        fast = by_name[choice["speed"]["name"]]
-        text = (
-            f"**For speed on this CPU** (files timed together in notebook "
-            f"{choice['speed']['study'][:2]}): {speed_sentence(fast, choice['speed']['margin'])}"
-        )
-        runner_up = choice["speed"].get("versus_runner_up")
-        if runner_up:
-            text += (
-                f"; against the next fastest, `{runner_up['name']}`, {runner_up['median']:.2f}× "
-                f"(95% interval {_interval(runner_up['ci'], '{:.2f}')})"
-            )
-        if choice["speed"]["tied_with"]:
-            text += (
-                f"; within {choice['speed']['margin']:.0%} of it, too close to rank: "
-                + ", ".join(f"`{n}`" for n in choice["speed"]["tied_with"])
-            )
-        parts.append(text + ".")
+        parts.append(speed_recommendation_text(choice["speed"]))
     if choice.get("excluded"):
         parts.append(
             "Not recommended whatever their numbers: "
-            + ", ".join(f"`{n}` ({by_name[n]['caveat']})" for n in choice["excluded"])
+            + "; ".join(f"`{n}` ({by_name[n]['caveat']})" for n in choice["excluded"])
             + "."
         )
     return "\n\n".join(parts)
+
+
+def speed_recommendation_text(speed: Mapping) -> str:
+    """Batch-1 latency first, then the throughput leader at the study's batch size."""
+    low, high = speed["latency_ratio_ci"]
+    text = (
+        f"**For speed on this CPU** (batch 1; files timed together in notebook "
+        f"{speed['study'][:2]}): `{speed['name']}` takes {speed['latency_ms'] * 1000:.1f} µs per "
+        f"image, {speed['latency_ratio']:.2f}× float32's time (95% interval "
+        f"{low:.2f} to {high:.2f})"
+    )
+    runner_up = speed.get("runner_up")
+    if runner_up:
+        text += (
+            f"; the next fastest, `{runner_up['name']}`, takes {runner_up['median']:.2f}× its "
+            f"time (95% interval {_interval(runner_up['ci'], '{:.2f}')})"
+        )
+    if speed["tied_with"]:
+        text += (
+            f"; within {speed['margin']:.0%} of it, too close to rank: "
+            + ", ".join(f"`{n}`" for n in speed["tied_with"])
+        )
+    throughput = speed["throughput"]
+    text += (
+        f". At batch {throughput['batch_size']}, the highest throughput is `{throughput['name']}`'s"
+        f", {throughput['ratio']:.2f}× float32's (95% interval "
+        f"{_interval(throughput['ci'], '{:.2f}')})."
+    )
+    return text
 
 
 # --------------------------------------------------------------------------- notebook tables
@@ -351,76 +457,129 @@ def comparison_sentence(comparison, name: str, other: str) -> str:
     return f"`{name}` {comparison_clause(comparison, other)}"
 
 
-def comparison_frame(comparisons: Mapping, parent: str):
-    """A table of paired comparisons, one row per model, all against ``parent``."""
+def comparison_frame(comparisons: Mapping, parent: str, evaluations: Mapping | None = None):
+    """A table of paired comparisons, one row per model, all against ``parent``.
+
+    With ``evaluations`` (name -> :class:`helpers.evaluate.Evaluation`), it also shows how many
+    test images had a tied top output, the accuracy with ties split (``1/k`` credit), and how
+    many of the flipped predictions were ties.
+    """
     import pandas as pd
 
     rows = []
     for name, comparison in comparisons.items():
         c = comparison if isinstance(comparison, Mapping) else comparison.as_dict()
         low, high = c["ci95_pp"]
-        rows.append(
-            {
-                "variant": name,
-                "test accuracy": c["accuracy"],
-                f"Δ vs {parent} (pp)": round(c["delta_pp"], 2),
-                "95% interval (pp)": f"{low:+.2f} to {high:+.2f}",
-                "McNemar p": float(f"{c['p_value']:.3g}"),
-                "right only for the variant": c["only_model_right"],
-                f"right only for {parent}": c["only_reference_right"],
-                f"agreement with {parent}": round(c["agreement"], 4),
-                "flipped predictions": c["flips"],
-                "verdict": c["verdict"],
-            }
-        )
+        row = {
+            "variant": name,
+            "test accuracy": c["accuracy"],
+            f"Δ vs {parent} (pp)": round(c["delta_pp"], 2),
+            "95% interval (pp)": f"{low:+.2f} to {high:+.2f}",
+            "McNemar p": float(f"{c['p_value']:.3g}"),
+            "right only for the variant": c["only_model_right"],
+            f"right only for {parent}": c["only_reference_right"],
+            f"agreement with {parent}": round(c["agreement"], 4),
+            "flipped predictions": c["flips"],
+            "verdict": c["verdict"],
+        }
+        if evaluations is not None and name in evaluations:
+            record = evaluations[name].record
+            row["tied top outputs"] = record["tied_outputs"]
+            row["accuracy, ties split"] = round(record["tie_credit_accuracy"], 5)
+            row["flips that are ties"] = c.get("tied_flips")
+        rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
 
 
-def calibration_finding(study) -> dict:
-    """From a calibration study (rows: samples, draw, accuracy): from which size on does the
-    calibration set size stop mattering, and which sizes differ, in which direction?
+def tied_pairs(evaluation, limit: int = 4) -> dict[str, int]:
+    """The class pairs that tie most often in an evaluation's outputs: {"T-shirt/top & Shirt": 44}.
 
-    Two sizes are 'not measurably different' when the ranges of their draws' accuracies overlap:
-    the difference between them is then no larger than the luck of the draw. The threshold is the
-    smallest size from which every larger size overlaps the largest size tried.
+    An image tied among three or more classes counts once for each pair among them."""
+    from itertools import combinations
+
+    from helpers.data import CLASS_NAMES
+    from helpers.evaluate import top_classes
+
+    counts: dict[str, int] = {}
+    for row in top_classes(evaluation.scores[evaluation.tied]):
+        for a, b in combinations(row.nonzero()[0], 2):
+            key = f"{CLASS_NAMES[a]} & {CLASS_NAMES[b]}"
+            counts[key] = counts.get(key, 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return dict(ordered[:limit])
+
+
+def calibration_row(versus, content: bytes, layer_names) -> dict:
+    """One draw of the calibration study: accuracy, its paired comparison with the reference
+    int8 file, and the width of each calibrated activation range."""
+    from helpers import tflite_file
+
+    c = versus if isinstance(versus, Mapping) else versus.as_dict()
+    ranges = {
+        f"range {'logits' if row['layer'] == 'probabilities' else row['layer']}": (
+            row["range high"] - row["range low"]
+        )
+        for row in tflite_file.activations_table(content, layer_names)
+        if row["layer"] in ("conv1", "conv2", "dense", "probabilities")
+        and row["made by"] != "SOFTMAX"
+    }
+    return {
+        "accuracy": c["accuracy"],
+        "Δ vs int8 (pp)": c["delta_pp"],
+        "McNemar p vs int8": c["p_value"],
+        "verdict vs int8": c["verdict"],
+        "flips vs int8": c["flips"],
+        **ranges,
+    }
+
+
+def calibration_finding(study, reference_samples: int) -> dict:
+    """What a calibration study says, from paired tests: every draw was compared image by image
+    with the notebook's own int8 file (calibrated on ``reference_samples`` images).
+
+    ``study`` has one row per draw: ``samples``, ``draw``, ``accuracy``, ``Δ vs int8 (pp)`` and
+    ``verdict vs int8`` (:func:`calibration_row`). A size *differs* when any of its draws is
+    measurably better or worse than the reference file; the threshold is the smallest size from
+    which no larger size differs.
     """
-    grouped = study.groupby("samples")["accuracy"]
-    lows, highs, means = grouped.min(), grouped.max(), grouped.mean()
-    sizes = sorted(lows.index)
-    largest = sizes[-1]
-
-    def overlaps(size: int) -> bool:
-        return lows[size] <= highs[largest] and lows[largest] <= highs[size]
-
-    threshold = largest
-    for size in reversed(sizes):
-        if not overlaps(size):
-            break
-        threshold = size
-    differing = [size for size in sizes if not overlaps(size)]
+    sizes = sorted(int(s) for s in study["samples"].unique())
     draws = int(study.groupby("samples").size().min())
-    band = f"{lows[largest]:.2%}–{highs[largest]:.2%}"
+    differing = {
+        size: study[(study["samples"] == size) & (study["verdict vs int8"] != "tie")]
+        for size in sizes
+    }
+    differing = {size: rows for size, rows in differing.items() if len(rows)}
+    threshold = next((s for s in sizes if not any(d >= s for d in differing)), None)
+    deltas = study.groupby("samples")["Δ vs int8 (pp)"]
+    low, high = deltas.min(), deltas.max()
+    spread = "; ".join(f"{s}: {low[s]:+.2f} to {high[s]:+.2f}" for s in sizes)
+    head = (
+        f"In the calibration study ({draws} random sets per size), each file was compared image "
+        f"by image with the `int8` file (calibrated on {reference_samples} images)."
+    )
     if not differing:
         text = (
-            f"In the calibration study ({draws} random sets per size), every size from "
-            f"{sizes[0]} to {largest} images gave accuracies overlapping those of {largest} "
-            f"images ({band}): no measurable difference at any size tried, for this model "
-            "(overlapping ranges over random draws, not a paired test of two files)."
+            f"{head} No draw of any size from {sizes[0]} to {sizes[-1]} images differs measurably "
+            f"from it (paired tests; accuracy differences in pp, lowest to highest draw: {spread})."
+            " For this model, even a handful of calibration images gives ranges good enough."
         )
     else:
         details = "; ".join(
-            f"{size} image(s): mean {means[size]:.2%}, draws {lows[size]:.2%}–{highs[size]:.2%}, "
-            f"{'lower' if means[size] < means[largest] else 'higher'} than with {largest}"
-            for size in differing
+            f"{size} image(s): {len(rows)} of {draws} draws measurably "
+            + " or ".join(sorted(set(rows["verdict vs int8"])))
+            for size, rows in differing.items()
+        )
+        after = (
+            f"From {threshold} images on, no draw differs measurably"
+            if threshold is not None
+            else "Even at the largest size tried, some draws differ"
         )
         text = (
-            f"In the calibration study ({draws} random sets per size), the accuracies overlap "
-            f"those of {largest} images ({band}) from {threshold} images on: no measurable "
-            f"difference there. Sizes that differ by more than the luck of the draw: {details}."
+            f"{head} Draws that differ measurably: {details}. {after} (accuracy differences in "
+            f"pp, lowest to highest draw: {spread})."
         )
     return {
-        "threshold_samples": int(threshold),
-        "largest_samples": int(largest),
+        "threshold_samples": None if threshold is None else int(threshold),
         "differing_samples": [int(s) for s in differing],
         "draws": draws,
         "text": text,

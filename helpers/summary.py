@@ -14,33 +14,30 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from helpers import artifacts, report
+from helpers import artifacts, chain, report
 from helpers.errors import StaleArtifactError
-from helpers.stats import compare_predictions
+from helpers.stats import compare_predictions, non_inferiority
 
 BASELINE = "keras_float"  # the float Keras model of notebook 02: every comparison's anchor
 SIZE_REFERENCE = "float32"  # sizes and speeds are given as multiples of the float32 file's
 
-# (metrics file, notebook, required for a summary)
-METRICS_FILES: tuple[tuple[str, str, bool], ...] = (
-    ("baseline_metrics.json", "02_baseline_cnn", True),
-    ("ptq_metrics.json", "03_post_training_quantization", True),
-    ("qat_metrics.json", "04_quantization_aware_training", True),
-    ("comparison_metrics.json", "05_comparison", True),
-    ("speed_metrics.json", "06_speed", False),
-    ("below8_metrics.json", "07_below_8_bits", False),
+# (metrics file, notebook, required for a summary), in chain order.
+METRICS_FILES: tuple[tuple[str, str, bool], ...] = tuple(
+    (step.metrics, step.name, step.summary == "required") for step in chain.summary_steps()
 )
 ROLES = ("reference", "variant", "control")
 # The notebooks whose metrics list models (05 only times them).
 MODEL_NOTEBOOKS = tuple(nb for _, nb, _ in METRICS_FILES if nb != "05_comparison")
 # What notebook 05 compares: the notebooks before it. 06 and 07 add their files with their own
 # timings, so 05 shows the same table whether or not they ran before.
-_NOTEBOOKS = [nb for _, nb, _ in METRICS_FILES]
-UP_TO_COMPARISON = tuple(_NOTEBOOKS[: _NOTEBOOKS.index("05_comparison") + 1])
+UP_TO_COMPARISON = tuple(s.name for s in chain.before("05_comparison") if s.summary) + (
+    "05_comparison",
+)
 
 
 def gzip_size(content: bytes) -> int:
@@ -55,25 +52,32 @@ def model_entry(
     role: str,
     parent: str | None,
     description: str,
-    evaluation: Mapping,
-    predictions: str,
+    evaluation,
+    artifacts_dir: Path,
     **extra,
 ) -> dict:
-    """One model's record for a notebook's metrics file.
+    """One model's record for a notebook's metrics file; saves its per-image predictions.
 
     ``role``: ``reference`` (a float Keras model others are compared with), ``variant`` (a file a
     learner could ship) or ``control`` (made only to separate one effect from another).
     ``parent``: the float model this one was made from (None for the baseline itself).
-    ``evaluation``: at least ``test_accuracy`` and ``size_bytes``; ``predictions``: the path
-    :func:`helpers.artifacts.save_predictions` returned.
+    ``evaluation``: a :class:`helpers.evaluate.Evaluation` (record with at least
+    ``test_accuracy`` and ``size_bytes``, predictions, tied outputs, validation predictions).
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     for key in ("test_accuracy", "size_bytes"):
-        if key not in evaluation:
+        if evaluation.record.get(key) is None:
             raise ValueError(f"the evaluation of {name} lacks {key}")
+    predictions = artifacts.save_predictions(
+        artifacts_dir,
+        name,
+        evaluation.predictions,
+        tied=evaluation.tied,
+        validation=evaluation.validation_predictions,
+    )
     return {
-        **dict(evaluation),
+        **dict(evaluation.record),
         "name": name,
         "file": file,
         "role": role,
@@ -133,8 +137,11 @@ def collect(
         study = payload.get("speed")
         if study:
             for name, record in study["variants"].items():
-                if name in speeds:
-                    continue  # timed again as a later notebook's reference: the first timing stays
+                # A file's speed comes from the first study that timed it, unless a later study
+                # that ranks files (a "pick") timed it too: then every ranked file's columns come
+                # from that one study.
+                if name in speeds and not study["settings"].get("pick"):
+                    continue
                 speeds[name] = {**record, "notebook": notebook, "settings": study["settings"]}
     if pending:
         raise KeyError(f"no metrics file is known for {', '.join(pending)}")
@@ -143,20 +150,48 @@ def collect(
     return models, speeds, metrics, notes
 
 
-def load_predictions(artifacts_dir: Path, models: Mapping) -> tuple[dict, np.ndarray]:
-    """Every model's recorded test predictions, and the test labels."""
-    labels = artifacts.load_array(artifacts_dir, "test_labels.npy")
-    predictions = {
-        name: artifacts.load_array(artifacts_dir, entry["predictions"])
-        for name, entry in models.items()
-    }
-    return predictions, labels
+@dataclass(frozen=True)
+class Predictions:
+    """Every model's recorded predictions: on the test set, which of them were tied outputs, and
+    on notebook 02's held-out validation images (where recorded)."""
+
+    test: dict[str, np.ndarray]
+    tied: dict[str, np.ndarray]
+    validation: dict[str, np.ndarray]
+    labels: np.ndarray
+    validation_labels: np.ndarray | None
+
+
+def load_predictions(artifacts_dir: Path, models: Mapping) -> Predictions:
+    """Every model's recorded predictions, and the labels they are scored against."""
+    artifacts_dir = Path(artifacts_dir)
+
+    def optional(kind: str) -> dict[str, np.ndarray]:
+        found = {}
+        for name, entry in models.items():
+            path = artifacts_dir / artifacts.companion(entry["predictions"], kind)
+            if path.is_file():
+                found[name] = np.load(path)
+        return found
+
+    validation_labels = artifacts_dir / "validation_labels.npy"
+    return Predictions(
+        test={
+            name: artifacts.load_array(artifacts_dir, entry["predictions"])
+            for name, entry in models.items()
+        },
+        tied=optional("tied"),
+        validation=optional("val"),
+        labels=artifacts.load_array(artifacts_dir, "test_labels.npy"),
+        validation_labels=np.load(validation_labels) if validation_labels.is_file() else None,
+    )
 
 
 def build_rows(
-    artifacts_dir: Path, models: Mapping, speeds: Mapping, predictions: Mapping, labels
+    artifacts_dir: Path, models: Mapping, speeds: Mapping, recorded: Predictions
 ) -> list[dict]:
-    """One row per model: sizes, accuracy, paired statistics, speed."""
+    """One row per model: sizes, accuracy, tied outputs, paired statistics, speed."""
+    predictions, labels, tied = recorded.test, recorded.labels, recorded.tied
     artifacts_dir = Path(artifacts_dir)
     if BASELINE not in models or SIZE_REFERENCE not in models:
         raise StaleArtifactError(
@@ -181,6 +216,8 @@ def build_rows(
             "input_dtype": entry.get("input_dtype"),
             "output_dtype": entry.get("output_dtype"),
             "per_class_accuracy": entry.get("per_class_accuracy"),
+            "tied_outputs": entry.get("tied_outputs"),
+            "tie_credit_accuracy": entry.get("tie_credit_accuracy"),
             "caveat": entry.get("caveat"),
         }
         baseline = compare_predictions(predictions[name], predictions[BASELINE], labels)
@@ -194,6 +231,18 @@ def build_rows(
                 "verdict_vs_baseline": baseline.verdict,
             }
         )
+        row["noninferiority_test"] = non_inferiority(
+            predictions[name], predictions[BASELINE], labels
+        ).as_dict()
+        if name in recorded.validation and BASELINE in recorded.validation:
+            held_out = recorded.validation[name]
+            row["validation_accuracy"] = float(np.mean(held_out == recorded.validation_labels))
+            row["noninferiority_validation"] = non_inferiority(
+                held_out, recorded.validation[BASELINE], recorded.validation_labels
+            ).as_dict()
+        if name in tied:  # how many of the flips are images whose top output was a tie
+            flipped = predictions[name] != predictions[BASELINE]
+            row["flipped_tied"] = int(np.sum(flipped & tied[name]))
         parent = entry["parent"]
         if parent is not None:
             if parent not in predictions:
@@ -211,6 +260,9 @@ def build_rows(
                     "only_parent_right_vs_parent": versus.only_reference_right,
                 }
             )
+            if name in tied:
+                flipped = predictions[name] != predictions[parent]
+                row["flips_vs_parent_tied"] = int(np.sum(flipped & tied[name]))
         speed = speeds.get(name)
         if speed is not None:
             row.update(
@@ -246,19 +298,21 @@ def build_summary(
     notebooks in ``only``."""
     artifacts_dir = Path(artifacts_dir)
     models, speeds, metrics, notes = collect(artifacts_dir, pending, only)
-    predictions, labels = load_predictions(artifacts_dir, models)
-    rows = build_rows(artifacts_dir, models, speeds, predictions, labels)
-    comparison = metrics["05_comparison"]
+    recorded = load_predictions(artifacts_dir, models)
+    rows = build_rows(artifacts_dir, models, speeds, recorded)
+    predictions, labels = recorded.test, recorded.labels
 
     def compare(name: str, other: str) -> dict:
         return compare_predictions(predictions[name], predictions[other], labels).as_dict()
 
     studies = {notebook: payload.get("speed") for notebook, payload in metrics.items()}
+    picked = report.pick_study(studies)
+    control = metrics[picked[0]].get("speed_control") if picked else None
     return {
         "baseline_fingerprint": metrics["02_baseline_cnn"]["baseline_fingerprint"],
         "variants": rows,
-        "recommendation": report.recommend(rows, studies, compare, comparison.get("speed_control")),
-        "speed_control": comparison.get("speed_control"),
+        "recommendation": report.recommend(rows, studies, compare, control),
+        "speed_control": control,
         "benchmark": {
             notebook: payload["speed"]["settings"]
             for notebook, payload in metrics.items()

@@ -232,3 +232,21 @@ def find_weight_tensor(content: bytes, shape: tuple[int, ...]) -> TensorInfo:
     if not matches:
         raise LookupError(f"no constant tensor of shape {shape} in this model")
     return max(matches, key=lambda t: t.nbytes)
+
+
+def scale_counts(content: bytes, layer_names: Sequence[str] = ()) -> dict[tuple[str, str], int]:
+    """Scales stored per weight and bias tensor, keyed by (layer, role): 1 means per-tensor."""
+    return {
+        (row["layer"], row["role"]): row["scales"]
+        for row in constants_table(content, layer_names)
+        if row["role"] != "shape/other"
+    }
+
+
+def code_entropy(content: bytes, shape: tuple[int, ...]) -> float:
+    """Entropy in bits per value of the int8 codes of the constant tensor with this shape: how
+    varied the stored bytes are, which is what gzip can squeeze."""
+    codes = read_constant(content, find_weight_tensor(content, shape))
+    counts = np.bincount(codes.ravel().astype(np.int64) + 128, minlength=256)
+    share = counts[counts > 0] / counts.sum()
+    return float(-(share * np.log2(share)).sum())

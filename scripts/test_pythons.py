@@ -7,7 +7,7 @@ PATH, else pyenv's ``$PYENV_ROOT/versions/X.Y.*/bin/pythonX.Y`` (a pyenv shim of
 is installed but not selected does not run, so the real binary is tried next). A version not on
 the machine is skipped, with the reason printed. For each one found, in a temporary folder:
 ``make setup`` builds a venv with it (the same check and installs a learner gets with
-``make setup PYTHON=...``), then ``python -m helpers.runner --quick`` runs every notebook, and
+``make setup PYTHON=...``), then ``python -m helpers.cli.runner --quick`` runs every notebook, and
 the Python recorded in ``summary.json`` must be that version (the kernel ran in that venv).
 Exit status 1 if any Python that was found fails, or if none was found.
 """
@@ -98,7 +98,7 @@ def check(version: str, interpreter: str, full_version: str, root: Path) -> Outc
         [
             str(venv / "bin" / "python"),
             "-m",
-            "helpers.runner",
+            "helpers.cli.runner",
             "--quick",
             "--artifacts-dir",
             str(artifacts_dir),

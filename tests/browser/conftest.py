@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import lab
+from helpers.cli import lab
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # As root Chromium needs --no-sandbox; the rest keep it from dialling out on a closed network,

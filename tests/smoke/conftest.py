@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.runner import run_notebooks
+from helpers.cli.runner import run_notebooks
 
 CHAIN_ENV_VAR = "QUICK_CHAIN_ARTIFACTS"
 

@@ -18,7 +18,7 @@ import pytest
 
 from helpers import artifacts
 from helpers.evaluate import LiteRTModel
-from helpers.runner import NOTEBOOKS_DIR
+from helpers.cli.runner import NOTEBOOKS_DIR
 from tests.smoke.conftest import load, run_quick_chain
 
 pytestmark = pytest.mark.smoke
@@ -118,7 +118,7 @@ def test_reruns_are_identical_and_an_interrupted_run_recovers(quick_chain, tmp_p
         quick_chain, "baseline_metrics.json"
     )
 
-    command = [sys.executable, "-m", "helpers.runner", "--quick", "--no-html", "--only", "03"]
+    command = [sys.executable, "-m", "helpers.cli.runner", "--quick", "--no-html", "--only", "03"]
     command += ["--artifacts-dir", str(artifacts_dir), "--output-dir", str(tmp_path / "killed")]
     kill_when(command, artifacts_dir / "float32.tflite")
     assert not (artifacts_dir / "ptq_metrics.json").exists(), "killed too late to test anything"

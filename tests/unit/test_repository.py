@@ -10,7 +10,7 @@ import yaml
 
 from helpers import artifacts
 from helpers.params import SPECS
-from helpers.runner import NOTEBOOKS, QUICK_PARAMETERS
+from helpers.cli.runner import NOTEBOOKS, QUICK_PARAMETERS
 
 ROOT = artifacts.REPO_ROOT
 NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -164,7 +164,7 @@ def test_no_hidden_copy_of_the_converter_settings_in_helpers():
 
 
 def test_readme_gives_the_two_commands_and_a_generated_results_table():
-    from helpers import readme as readme_module
+    from helpers.cli import readme as readme_module
 
     readme = (ROOT / "README.md").read_text()
     assert "make run-all" in readme and "make test" in readme
@@ -175,7 +175,7 @@ def test_readme_gives_the_two_commands_and_a_generated_results_table():
 
 
 def test_readme_section_is_rebuilt_from_a_summary():
-    from helpers import readme
+    from helpers.cli import readme
 
     summary = {
         "environment": {

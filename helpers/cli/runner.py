@@ -1,64 +1,34 @@
 """Run the notebooks in order with papermill (``make run-all``), saving executed copies and HTML.
 
-    python -m helpers.runner                   # full run: artifacts/ and outputs/
-    python -m helpers.runner --quick           # small parameters, into artifacts/quick: ~1 minute
-    python -m helpers.runner --only 03 05      # some notebooks (their inputs must exist)
-    python -m helpers.runner -p EPOCHS 5       # a parameter for every notebook that declares it
-    python -m helpers.runner --quick --prepare-only --output-dir DIR
-                                               # parameterized copies only, for nbval to execute
+    python -m helpers.cli.runner                # full run: artifacts/ and outputs/
+    python -m helpers.cli.runner --quick        # small parameters, into artifacts/quick
+    python -m helpers.cli.runner --only 03 05   # some notebooks (their inputs must exist)
+    python -m helpers.cli.runner -p EPOCHS 5    # a parameter for every notebook that declares it
+    python -m helpers.cli.runner --quick --prepare-only --output-dir DIR
+                                                # parameterized copies only, for nbval to execute
 
-The quick parameters live here, in one place, and the tests use the same function. The terminal
-shows progress only: each kernel's own start-up chatter goes to ``<output>/<name>.kernel.log``.
+The order and the quick parameters come from :mod:`helpers.chain`; the tests use the same
+functions. The terminal shows progress only: each kernel's own start-up chatter goes to
+``<output>/<name>.kernel.log``. ``run_log.json`` records each notebook's wall time, when the run
+finished and the fingerprint of the baseline it ran with (the book checks it).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
 from pathlib import Path
 
-from helpers import artifacts
+from helpers import artifacts, chain
 
 NOTEBOOKS_DIR = artifacts.REPO_ROOT / "notebooks"
 DEFAULT_OUTPUT_DIR = artifacts.REPO_ROOT / "outputs"
-NOTEBOOKS: tuple[str, ...] = (
-    "01_data",
-    "02_baseline_cnn",
-    "03_post_training_quantization",
-    "04_quantization_aware_training",
-    "05_comparison",
-    "06_speed",
-    "07_below_8_bits",
-)
-
+NOTEBOOKS = chain.NOTEBOOKS
 # Small enough for a whole chain in a minute or two, big enough that every code path runs.
-QUICK_PARAMETERS: dict[str, dict] = {
-    "02_baseline_cnn": {"EPOCHS": 1, "TRAIN_LIMIT": 3000},
-    "03_post_training_quantization": {
-        "CALIBRATION_SAMPLES": 100,
-        "CALIBRATION_STUDY": [10],
-        "CALIBRATION_DRAWS": 2,
-        "DEBUG_SAMPLES": 32,
-    },
-    "04_quantization_aware_training": {"QAT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
-    "05_comparison": {"ROUNDS": 3, "MIN_PASS_SECONDS": 0.05, "LATENCY_SECONDS": 0.01},
-    "06_speed": {
-        "ROUNDS": 2,
-        "MIN_PASS_SECONDS": 0.01,
-        "CALIBRATION_SAMPLES": 100,
-        "SWEEP_CHANNELS": [1, 8],
-        "BATCH_CURVE": [8],
-    },
-    "07_below_8_bits": {
-        "CALIBRATION_IMAGES": 200,
-        "VALIDATE_IMAGES": 64,
-        "ROUNDS": 2,
-        "MIN_PASS_SECONDS": 0.02,
-        "LATENCY_SECONDS": 0.005,
-    },
-}
+QUICK_PARAMETERS: dict[str, dict] = {step.name: dict(step.quick) for step in chain.CHAIN}
 
 
 def select(only: list[str] | None) -> list[str]:
@@ -148,7 +118,8 @@ def run_notebooks(
     names = names or list(NOTEBOOKS)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    log = {"quick": quick, "notebooks": {}, "artifacts_dir": str(artifacts_dir or "default")}
+    resolved = artifacts.resolve_artifacts_dir(artifacts_dir)
+    log = {"quick": quick, "notebooks": {}, "artifacts_dir": str(resolved)}
     started = time.perf_counter()
     for position, name in enumerate(names, start=1):
         parameters = notebook_parameters(name, quick, artifacts_dir, extra_parameters or {})
@@ -183,12 +154,23 @@ def run_notebooks(
         log["notebooks"][name] = round(seconds, 1)
         print(f"    done in {seconds:.1f} s -> {executed}", flush=True)
     log["total_seconds"] = round(time.perf_counter() - started, 1)
+    log["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    log["baseline_fingerprint"] = _baseline_fingerprint(resolved)
     artifacts.write_json(output_dir / "run_log.json", log)
     print(
         f"All {len(names)} notebooks ran in {log['total_seconds']:.1f} s. "
         f"Executed copies and HTML: {output_dir}"
     )
     return log
+
+
+def _baseline_fingerprint(artifacts_dir) -> str | None:
+    """The fingerprint notebook 02 recorded in the run's ARTIFACTS_DIR, if it is there."""
+    path = Path(artifacts_dir) / "baseline_metrics.json"
+    try:
+        return json.loads(path.read_text()).get("baseline_fingerprint")
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _parse_value(text: str):

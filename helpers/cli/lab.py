@@ -1,9 +1,9 @@
 """Start JupyterLab on ``notebooks/`` with this environment's kernel: what ``make lab`` runs.
 
-    python -m helpers.lab                      # first free port from 8888; a browser if there is one
-    python -m helpers.lab --port 8890          # exactly this port
-    python -m helpers.lab --headless           # no browser: remote machines and containers
-    python -m helpers.lab --ip 0.0.0.0         # reachable from outside (a container's published port)
+    python -m helpers.cli.lab                  # first free port from 8888; a browser if there is one
+    python -m helpers.cli.lab --port 8890      # exactly this port
+    python -m helpers.cli.lab --headless       # no browser: remote machines and containers
+    python -m helpers.cli.lab --ip 0.0.0.0     # reachable from outside (a container's published port)
 
 The browser test (``tests/browser``) starts JupyterLab with the same command.
 """

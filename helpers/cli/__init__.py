@@ -1,0 +1,6 @@
+"""Command-line tools around the notebooks, not imported by them.
+
+* :mod:`helpers.cli.runner`: ``make run-all`` (papermill, in chain order);
+* :mod:`helpers.cli.lab`: ``make lab`` (JupyterLab with this environment's kernel);
+* :mod:`helpers.cli.readme`: ``make readme-results`` (the README's generated results section).
+"""
