@@ -118,6 +118,7 @@ def measure_interleaved(
     measure_latency: bool = True,
     progress: Callable[[str], None] | None = print,
     seed: int = 0,
+    pick: bool = False,
 ) -> dict:
     """Interleaved throughput (and batch-1 latency) of several ``.tflite`` models on real images.
 
@@ -172,6 +173,7 @@ def measure_interleaved(
             "threads": threads,
             "resolver": resolver,
             "reference": reference,
+            "pick": pick,
             "per_model_options": {
                 name: {k: v for k, v in source.items() if k in ("threads", "resolver")}
                 for name, source in models.items()

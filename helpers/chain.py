@@ -217,6 +217,7 @@ CHAIN: tuple[Step, ...] = (
 )
 
 NOTEBOOKS: tuple[str, ...] = tuple(step.name for step in CHAIN)
+SPECS: dict[str, Mapping[str, Any]] = {step.name: step.parameters for step in CHAIN}
 _BY_NAME = {step.name: step for step in CHAIN}
 
 

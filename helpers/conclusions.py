@@ -266,7 +266,11 @@ def per_class(tests: Sequence, name: str, other: str) -> str:
     ]
     largest = max(range(len(tests)), key=lambda c: abs(tests[c].delta_pp))
     gap = tests[largest]
-    ties = f", {gap.tied_flips} of its flips tied outputs" if gap.tied_flips else ""
+    ties = (
+        f"; {gap.tied_flips} of its {gap.flips} changed predictions are tied outputs"
+        if gap.tied_flips
+        else ""
+    )
     return (
         f"Class by class, {name} against {other} (paired tests on each class's images, "
         "Benjamini-Hochberg corrected for the ten classes): "
@@ -353,3 +357,386 @@ def qat(
         f"and the per-channel control {gzip_channel:,}: {granularity} Next: `05_comparison.ipynb` "
         "puts every variant side by side, with speed."
     )
+
+
+# --------------------------------------------------------------------------- 05 comparison
+
+
+def control(control: Mapping, margin: float) -> str:
+    """The float16/float32 speed control of an interleaved study, and what it lets the run rank."""
+    low, high = control["ci"]
+    band_low, band_high = control["band"]
+    head = (
+        f"**Control:** float16 measured {control['ratio']:.3f}× float32's throughput (95% "
+        f"interval {low:.3f}–{high:.3f}). "
+    )
+    if control["ok"]:
+        return head + (
+            f"The whole interval lies within {band_low}–{band_high}: the two files measure as "
+            f"equivalent, as they must. This run resolves speed differences of about {margin:.0%}; "
+            "smaller ones are not ranked."
+        )
+    return head + (
+        f"That interval reaches outside {band_low}–{band_high}, though the two files compute the "
+        "same thing: the machine was too noisy during this run to rank files whose speeds are "
+        f"this close (differences under {margin:.0%} are not ranked). Re-run on a quieter machine "
+        "before trusting small speed differences."
+    )
+
+
+def _per_image(record: Mapping, batch_size: int) -> str:
+    alone = record["latency_ms_batch1"] * 1000
+    batched = 1e6 / record["throughput_ips"]
+    if alone > batched * 1.1:
+        relation = f"batching makes each image {alone / batched:.1f}× cheaper"
+    elif alone > batched / 1.1:
+        relation = "within 10% of each other"
+    else:
+        relation = f"one image alone is {batched / alone:.1f}× cheaper than its share of a batch"
+    return (
+        f"{alone:.1f} µs for one image alone and {batched:.1f} µs per image at batch "
+        f"{batch_size}: {relation}"
+    )
+
+
+def comparison(
+    *,
+    results: Mapping,
+    speed: Mapping,
+    control: Mapping,
+    plans: Mapping[str, Mapping],
+    environment: Mapping,
+    seed_study: Mapping | None,
+) -> str:
+    """Notebook 05's conclusion: the recommendation, speed as measured (batch 1 first), what
+    the training seeds say, and what does not carry over to other hardware."""
+    from helpers import report
+
+    rows = {row["name"]: row for row in results["variants"]}
+    settings = speed["settings"]
+    margin = report.speed_margin(control)
+    variants = speed["variants"]
+    threads = settings["threads"]
+    return (
+        report.recommendation_text(results["recommendation"], results["variants"])
+        + "\n\n**Speed, as measured here** "
+        f"({environment['cpu']}, {threads} thread{'s' if threads > 1 else ''}, LiteRT's default "
+        "XNNPACK path; both times count the computation only, not copying the input in): "
+        + report.latency_sentence(rows["int8"], margin)
+        + "; at batch "
+        f"{settings['batch_size']}, "
+        + report.speed_sentence(rows["int8"], margin)
+        + ". float32 takes "
+        + _per_image(variants["float32"], settings["batch_size"])
+        + "; int8 takes "
+        + _per_image(variants["int8"], settings["batch_size"])
+        + ". "
+        + report.latency_sentence(rows["int16x8"])
+        + f": LiteRT handed {report.delegation_text(plans['int16x8'])} to XNNPACK (int8: "
+        f"{report.delegation_text(plans['int8'])}), so it runs on the interpreter's built-in "
+        "kernels, and its int64 biases send the convolutions to TFLite's reference "
+        'implementation (`conv.cc`: "Fallback to reference kernel when bias_type is int64"). '
+        "Keep 16x8 for accuracy studies or hardware with int16 support, not for CPU speed. "
+        "Notebook 06 takes the speed question apart, layer by layer and batch size by batch "
+        "size, and ranks its fix with these files.\n\n"
+        + seeds(seed_study)
+        + "\n\n**What does not carry over** (not measured here): the size column holds on any "
+        "device; the accuracy column holds where the same kernels compute (notebook 07 meets "
+        "files whose accuracy changes when XNNPACK is switched off); the speed columns hold only "
+        "on this CPU, and even there absolute images per second move between runs: compare "
+        "ratios within one run. On phones, LiteRT's GPU delegate computes in float16 or float32 "
+        "(the `float16` file is the variant made for it), and NPUs and DSPs usually want "
+        "full-integer models; on microcontrollers, LiteRT for Microcontrollers runs int8 kernels "
+        "(notebook 08 measures which files it accepts). Measure on the target device before "
+        "promising a speed-up."
+    )
+
+
+# --------------------------------------------------------------------------- 06 speed
+
+_VERDICT_WORDS = {
+    "faster": "int8 is measurably faster",
+    "slower": "int8 is measurably slower",
+    "tie": "no measurable difference",
+}
+
+
+def _coverage(coverage: float) -> str:
+    return f"{coverage:.0%} interval" if abs(coverage - 0.95) > 0.02 else "95% interval"
+
+
+def layers(finding: Mapping, batch_size: int) -> str:
+    """Notebook 06, section 3: where the time goes, from :func:`helpers.speed.layer_finding`."""
+    totals = finding["totals"]
+    low, high = finding["slowest_time_ratio_ci"]
+    verdict = "tie" if low <= 1 <= high else "slower" if low > 1 else "faster"
+    return (
+        f"Per image at batch {batch_size}, the layers add up to "
+        f"{totals['float32']['sum of layers'] / totals['float32']['whole model']:.0%} of the whole "
+        f"float32 model's time and {totals['int8']['sum of layers'] / totals['int8']['whole model']:.0%}"
+        f" of the int8 model's. The weighted layer where int8 does worst is "
+        f"**{finding['slowest']}**: int8 takes {finding['slowest_time_ratio']:.2f}× its float32 time "
+        f"({_coverage(finding['slowest_coverage'])} of that time ratio {low:.2f}–{high:.2f}: "
+        f"{_VERDICT_WORDS[verdict]}). The layer that costs float32 the most is "
+        f"**{finding['heaviest_float']}** ({finding['heaviest_float_us']:.2f} µs per image), and "
+        f"int8 saves the most time on **{finding['biggest_saving']}** "
+        f"({finding['biggest_saving_us']:.2f} µs per image, {finding['biggest_saving_share']:.0%} "
+        "of the time saved on the layers that int8 makes faster"
+        + (
+            "; a layer with no multiply-adds at all: it only reads and compares its input, a "
+            "quarter of the bytes in int8)."
+            if finding["biggest_saving_macs"] == 0
+            else ")."
+        )
+    )
+
+
+FIXED_COST_CANDIDATES = (
+    "turning every 32-bit sum back into int8 (requantization: a float multiply by the scale, "
+    "rounding, the zero point, clamping), combining the partial sums a kernel keeps for each "
+    "output (the `c8` kernels add 8 lanes together at the end of each output tile), and reading "
+    "the input through the indirection buffer (one pointer per output pixel and kernel tap)"
+)
+
+
+def padding(finding: Mapping) -> str:
+    """Notebook 06, section 4: the channel sweep, from :func:`helpers.speed.sweep_finding`."""
+    text = (
+        f"From {finding['from']} to {finding['to']} input channels "
+        f"({finding['to'] // finding['from']}× the multiply-adds), the int8 convolution's time "
+        f"changes by a factor of {finding['int8_growth']:.2f} and the float32 one's by "
+        f"{finding['float32_growth']:.2f}. "
+    )
+    if finding["int8_growth"] < 1.5 and finding["float32_growth"] > 2:
+        text += (
+            "int8 barely notices the extra channels, float32 pays for each: the int8 kernel was "
+            "doing the work of a whole block of channels all along."
+        )
+    else:
+        text += (
+            "This run does not show the flat-then-step pattern clearly; look at the table before "
+            "drawing a conclusion (a noisy machine blurs it)."
+        )
+    if finding["block_cost_us"] is not None:
+        fixed = finding["int8_at_one"] - finding["block_cost_us"]
+        text += (
+            f" One more block of {finding['block']} input channels adds "
+            f"{finding['block_cost_us']:.2f} µs per image to the int8 convolution; the other "
+            f"{fixed:.2f} µs of its {finding['int8_at_one']:.2f} µs at {finding['from']} channel"
+            f"{'s' if finding['from'] > 1 else ''} "
+            f"do not depend on the channel count, against {finding['float32_at_one']:.2f} µs for "
+            "the whole float32 convolution. So padding costs at most that one block: without any "
+            f"padding the int8 convolution would still take about {fixed:.2f} µs. The part that "
+            "does not grow with the channels is work done once per output value; the candidates, "
+            f"none of them timed on its own here: {FIXED_COST_CANDIDATES}. With 4 useful "
+            "multiply-adds per output, as in `conv1`, nothing hides such a cost; with many input "
+            "channels it is a small share."
+        )
+    return text
+
+
+def speed(
+    *,
+    environment: Mapping,
+    kernel: Mapping | None,
+    layers: Mapping,
+    sweep: Mapping,
+    fix_name: str,
+    fix_vs_int8,
+    fix_bytes: int,
+    pick: Mapping,
+    control: Mapping,
+    curve,
+    curve_studies: Mapping,
+    kernels: Mapping,
+    files: Mapping,
+    between: Mapping,
+    batch_size: int,
+) -> str:
+    """Notebook 06's conclusion: batch 1 first, the batch curve, the layer that int8 does worst,
+    the fix at every batch size, the kernel library and threads, and how far one ratio moves
+    between the studies of one run."""
+    from helpers import machine, report
+    from helpers.benchmark import latency_between, ratio_between, speed_verdict
+
+    v = pick["variants"]
+    lat_low, lat_high = v["int8"]["latency_ratio_ci"]
+    thr_low, thr_high = v["int8"]["throughput_ratio_ci"]
+    lat_verdict = speed_verdict([1 / lat_high, 1 / lat_low])
+    spread = between["int8 / float32 throughput"]
+    spread_text = ", ".join(f"{where} {ratio:.2f}×" for where, ratio in spread.items())
+    inside = all(thr_low <= r <= thr_high for r in spread.values())
+    per_model = curve.pivot_table(index="batch", columns="model", values="µs/image")
+    best = {m: int(per_model[m].idxmin()) for m in per_model.columns}
+    fix_at = {
+        b: ratio_between(s, fix_name, "int8")
+        for b, s in curve_studies.items()
+        if fix_name in s["variants"]
+    }
+    faster = [b for b, r in fix_at.items() if r["ci"][0] > 1]
+    slower = [b for b, r in fix_at.items() if r["ci"][1] < 1]
+    fix_latency = latency_between(pick, fix_name, "int8")
+    builtin = ratio_between(kernels, "int8, builtin, 1 thread(s)", "float32, builtin, 1 thread(s)")
+    threads = {
+        n: ratio_between(kernels, f"{n}, default, 2 thread(s)", f"{n}, default, 1 thread(s)")
+        for n in files
+    }
+    padded = layers["slowest_padding_factor"] > 1.5
+    text = (
+        f"On {environment['cpu']} ({machine.feature_text(environment)}), with XNNPACK and 1 "
+        f"thread, **one image at a time** full int8 takes {v['int8']['latency_ratio']:.2f}× "
+        f"float32's time (95% interval {lat_low:.2f}–{lat_high:.2f}: "
+        f"{_VERDICT_WORDS[lat_verdict]}); at batch {batch_size} it runs at "
+        f"{v['int8']['throughput_ratio']:.2f}× float32's throughput ({thr_low:.2f}–{thr_high:.2f}). "
+        f"The same throughput ratio in this run's other studies: {spread_text}. Each interval "
+        "covers one study's rounds; "
+        + (
+            "the other studies fall inside this one's interval."
+            if inside
+            else "the spread between studies is wider than this interval, so read the interval "
+            "as a lower bound on how much the ratio moves within a run."
+        )
+        + " Batch size changes the picture: each model's best batch on the curve is "
+        + ", ".join(f"`{m}` {b} ({per_model[m][b]:.2f} µs per image)" for m, b in best.items())
+        + f"; float32 takes {per_model['float32'].iloc[0]:.2f} µs per image at batch "
+        f"{per_model.index[0]} and {per_model['float32'].iloc[-1]:.2f} at batch "
+        f"{per_model.index[-1]}. Most of the time int8 saves is saved on **"
+        f"{layers['biggest_saving']}** ({layers['biggest_saving_share']:.0%}). Layer by layer, int8 "
+        f"does worst on **{layers['slowest']}** ({layers['slowest_time_ratio']:.2f}× its float32 "
+        "time)"
+        + (
+            f": its input has {layers['slowest_input_channels']} channel"
+            f"{'s' if layers['slowest_input_channels'] > 1 else ''}, padded to blocks of "
+            f"{kernel['channel_block'] if kernel else 8} in int8 "
+            f"({layers['slowest_padding_factor']:.0f}× its real multiply-adds), but the sweep of "
+            "section 4 puts most of its int8 time in a cost per output value that does not depend "
+            "on the channel count. "
+            if padded
+            else ". "
+        )
+        + f"Keeping {layers['slowest']} in float (`{fix_name}`, {fix_bytes:,} bytes; against full "
+        f"int8 it {report.comparison_clause(fix_vs_int8, 'int8')}) takes "
+        f"{fix_latency['median']:.2f}× int8's time at batch 1 (95% interval "
+        f"{fix_latency['ci'][0]:.2f}–{fix_latency['ci'][1]:.2f}) and is "
+        + (
+            f"faster than full int8 at batch {', '.join(map(str, faster))}"
+            if faster
+            else "not measurably faster than full int8 at any batch size of the curve"
+        )
+        + (f" and slower at batch {', '.join(map(str, slower))}" if slower else "")
+        + ". With the interpreter's built-in kernels instead of XNNPACK, int8 runs at "
+        f"{builtin['median']:.2f}× float32's throughput ({builtin['ci'][0]:.2f}–"
+        f"{builtin['ci'][1]:.2f}). A second thread gives "
+        + ", ".join(
+            f"`{n}` {r['median']:.2f}× ({r['ci'][0]:.2f}–{r['ci'][1]:.2f})"
+            for n, r in threads.items()
+        )
+        + " its 1-thread throughput with XNNPACK, on a machine whose other work competes for the "
+        f'same {environment["logical_cpus"]} logical cores. The answer to "is int8 faster?" '
+        "depends on the CPU's instructions, the kernel library, the batch size and the layer "
+        "shapes: measure it, layer by layer if it surprises you."
+    )
+    return text
+
+
+# --------------------------------------------------------------------------- 07 below 8 bits
+
+
+def below8(
+    *,
+    rows: Mapping,
+    ledger,
+    int4_layers: Sequence[str],
+    sensitivity,
+    size_target: float,
+    checks: Mapping,
+    int2_keras_accuracy: float,
+    int2_keras_classes: int,
+    plans: Mapping,
+    int4_vs_builtin: Mapping,
+    recommendation: Mapping,
+) -> str:
+    """Notebook 07's conclusion: int4 by range method, the mixed recipe chosen on held-out
+    images and confirmed (or not) on the test set, runtime defects named as such, int2 where the
+    runtime can compute it, and what fewer bits do to speed here."""
+    from helpers import report
+    from helpers.stats import NONINFERIORITY_MARGIN_PP
+
+    def row_text(name: str) -> str:
+        row = rows[name]
+        return f"{report.accuracy_sentence(row)}, at {row['ratio_to_float32']:.3f}× float32's size"
+
+    test = rows["aeq_int4_mixed"]["noninferiority_test"]
+    closest = sensitivity["lower 95% bound (pp)"].astype(float).idxmax()
+    chosen = (
+        f"int4 on {_join(int4_layers)}, int8 on the rest"
+        if int4_layers
+        else "no layer: none passed alone (the closest, "
+        f"{closest}, has a lower bound of {float(sensitivity.loc[closest, 'lower 95% bound (pp)']):+.2f}"
+        " pp), so int4 is not confirmed at this margin and the mixed recipe is the all-int8 one"
+    )
+    small = [
+        n
+        for n, r in rows.items()
+        if r.get("kind") == "tflite"
+        and r.get("role") == "variant"
+        and not r.get("caveat")
+        and r["ratio_to_float32"] <= size_target
+    ]
+    small_ok = [n for n in small if rows[n]["noninferiority_test"]["non_inferior"]]
+    size = recommendation["size"]
+    defects = [
+        n for n, r in rows.items() if str(r.get("caveat") or "").startswith("runtime defect")
+    ]
+    text = (
+        "Naive int4 (symmetric min-max on every layer): "
+        + row_text("aeq_int4_weights")
+        + ". Asymmetric ranges: "
+        + row_text("aeq_int4_asym")
+        + f". Chosen on {ledger.data.y_val.size:,} held-out images with "
+        f"the tutorial's one rule (lower 95% bound above -{NONINFERIORITY_MARGIN_PP} pp): "
+        f"{chosen}. On the test set the mixed file "
+        + row_text("aeq_int4_mixed")
+        + f"; against the margin: lower bound {test['lower_bound_pp']:+.2f} pp, one-sided p = "
+        f"{report.format_p(test['p_value'])}: "
+        + ("non-inferior" if test["non_inferior"] else "not confirmed")
+        + (" (**borderline**: within 0.05 pp of the margin)" if test["borderline"] else "")
+        + ". "
+    )
+    text += (
+        f"Files of at most {size_target}× float32's size that keep accuracy within the margin on "
+        "the test set: "
+        + (
+            _join([f"`{n}` ({rows[n]['ratio_to_float32']:.3f}×)" for n in small_ok])
+            if small_ok
+            else "none"
+        )
+        + ". "
+    )
+    if size.get("name"):
+        text += f"The summary's size pick, over every notebook's files: `{size['name']}`. "
+    if defects:
+        text += (
+            "Runtime defects, not quantization results, and kept out of the recommendations and "
+            "the frontier: "
+            + "; ".join(f"`{n}`: {rows[n]['caveat']}" for n in defects)
+            + " (`docs/upstream/README.md` explains both, with the source lines). "
+        )
+    if "aeq_int2" in checks and checks["aeq_int2"].diagnosis is not None:
+        text += (
+            f"The same int2 rounding of the Keras weights alone, in float arithmetic, scores "
+            f"{int2_keras_accuracy:.2%} with {int2_keras_classes} classes predicted: two bits "
+            "lose most of this model even where the arithmetic is right. Where the runtime can "
+            "compute int2 (the fully connected layers only), " + row_text("aeq_int2_dense") + ". "
+        )
+    text += (
+        "On this CPU, "
+        + report.latency_sentence(rows["aeq_int4_weights"])
+        + ": in that file XNNPACK takes "
+        + report.delegation_text(plans["aeq_int4_weights"])
+        + f", and it runs at {int4_vs_builtin['median']:.2f}× the throughput of float32 on the "
+        "built-in kernels, the kernels its convolutions and dense layers fall back to. "
+        + report.latency_sentence(rows["aeq_static_int8"])
+        + ". Smaller files are not automatically faster: int4 here is a storage format."
+    )
+    return text

@@ -124,3 +124,9 @@ def feature_text(environment: dict) -> str:
     simd = environment.get("simd", {})
     present = [name for name, ok in simd.items() if ok]
     return ", ".join(present) if present else "none of the SIMD features this tutorial checks"
+
+
+def cache_text(environment: dict) -> str:
+    """'L1d 48 KiB, L2 2,048 KiB, ...' from :func:`describe`'s record."""
+    caches = environment.get("caches") or {}
+    return ", ".join(f"{name} {size / 1024:,.0f} KiB" for name, size in caches.items()) or "unknown"

@@ -76,6 +76,35 @@ class Run:
             **extra,
         )
 
+    def write(self, name: str, content: bytes) -> Path:
+        """Write ``content`` to ``ARTIFACTS_DIR/name`` atomically (a temporary file, then a
+        rename), so an interrupted run never leaves half a file; returns the path."""
+        return artifacts.write_bytes(self.path(name), content)
+
+    def read(self, name: str) -> dict:
+        """A JSON file of ARTIFACTS_DIR (naming the notebook to run if it is missing)."""
+        return artifacts.read_json(self.artifacts_dir, name)
+
+    def read_optional(self, name: str) -> dict | None:
+        """A JSON file that may legitimately be absent (e.g. the seed study): None if it is."""
+        return artifacts.read_optional_json(self.artifacts_dir, name)
+
+    def _payload(self, metrics: dict) -> dict:
+        payload = dict(metrics)
+        if self.fingerprint is not None:
+            payload.setdefault("baseline_fingerprint", self.fingerprint)
+        payload["params"] = self.params
+        return payload
+
+    def summary(self, metrics: dict, only: tuple[str, ...] | None = None) -> dict:
+        """The summary (:func:`helpers.summary.build_summary`) with this notebook's metrics
+        added before they are recorded; ``only``: the notebooks to include."""
+        from helpers import summary
+
+        return summary.build_summary(
+            self.artifacts_dir, self.environment, {self.notebook: self._payload(metrics)}, only
+        )
+
     def record(self, metrics: dict, arrays: dict | None = None) -> None:
         """Write this notebook's metrics file (atomically), adding the baseline's fingerprint and
         the parameters; notebooks that add variants rebuild ``summary.json`` too. ``arrays``:
@@ -84,17 +113,8 @@ class Run:
         The summary is built first, with these metrics, so a failure leaves every file as it was;
         ``summary.json`` is written last, so its presence means everything before it is new.
         """
-        payload = dict(metrics)
-        if self.fingerprint is not None:
-            payload.setdefault("baseline_fingerprint", self.fingerprint)
-        payload["params"] = self.params
-        results = None
-        if self.step.rebuilds_summary:
-            from helpers import summary
-
-            results = summary.build_summary(
-                self.artifacts_dir, self.environment, pending={self.notebook: payload}
-            )
+        payload = self._payload(metrics)
+        results = self.summary(metrics) if self.step.rebuilds_summary else None
         for name, values in (arrays or {}).items():
             print(f"Wrote {artifacts.write_array(self.path(name), values)}")
         path = artifacts.write_json(self.path(self.step.metrics), payload)

@@ -257,92 +257,146 @@ def calibration_study(study, float_accuracy: float, used_samples: int) -> plt.Fi
 # --------------------------------------------------------------------------- 05 comparison
 
 
-def _side_labels(ax, points: Sequence[tuple[float, float]], texts: Sequence[str]) -> None:
-    """Label points in a column right of the axes, in the order of their heights, each joined to
-    its point by a thin line: labels never overlap, however crowded the points are."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0]))
-    for rank, i in enumerate(order):
-        ax.annotate(
-            texts[i],
-            xy=points[i],
-            xycoords="data",
-            xytext=(1.03, (rank + 0.5) / len(order)),
-            textcoords="axes fraction",
-            fontsize=8,
-            va="center",
-            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.6},
-        )
+OFF_SCALE_PP = -5.0  # files further below the baseline are drawn at the left edge, value printed
 
 
-OFF_SCALE_PP = -5.0  # points further below the baseline are drawn at the bottom edge
+def size_vs_accuracy(
+    rows: Sequence[Mapping], title: str = "Size against accuracy", margin_pp: float | None = None
+) -> plt.Figure:
+    """Every ``.tflite`` file on a row of its own, largest first: its size (left, KiB, log
+    scale) and its accuracy change from the float baseline with the paired 95% interval (right).
 
+    One row per file keeps every name readable however close the sizes are (a dozen files sit
+    within a few KiB of each other). Filled markers are variants, hollow ones controls; float32
+    is blue. A file that collapsed (below ``OFF_SCALE_PP``) is a triangle at the left edge with
+    its value printed. Files whose result is a runtime defect (a ``caveat`` starting with
+    "runtime defect") are drawn apart, below a line, in grey: they say nothing about
+    quantization. ``margin_pp``: the non-inferiority margin, drawn as a dashed line.
+    """
+    from matplotlib.lines import Line2D
 
-def size_vs_accuracy(rows: Sequence[Mapping], title: str = "Size against accuracy") -> plt.Figure:
-    """Each ``.tflite`` file: size (KiB, log) against its accuracy change from the float
-    baseline, with the paired 95% interval as error bar. Controls are hollow markers; a file that
-    collapsed (below ``OFF_SCALE_PP``) is a triangle on the bottom edge, its value in its label,
-    so that it does not squash every other difference to a flat line."""
-    from matplotlib.ticker import FuncFormatter
+    def is_defect(row: Mapping) -> bool:
+        return str(row.get("caveat") or "").startswith("runtime defect")
 
-    fig, ax = plt.subplots(figsize=(10, 0.25 * len(rows) + 3.5))
+    ordered = sorted((r for r in rows if not is_defect(r)), key=lambda r: -r["size_bytes"])
+    defects = sorted((r for r in rows if is_defect(r)), key=lambda r: -r["size_bytes"])
+    shown = ordered + defects
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 0.34 * len(shown) + 2.2), sharey=True, width_ratios=(1, 1.6)
+    )
+    positions = np.arange(len(shown))
     on_scale = [
         bound
-        for r in rows
+        for r in ordered
         if r["change_pp"] >= OFF_SCALE_PP
         for bound in r["delta_vs_baseline_ci95_pp"]
     ]
     spread = max(1.0, max(abs(v) for v in on_scale) * 1.15) if on_scale else 1.0
-    bottom = max(-spread, OFF_SCALE_PP)
-    points, texts = [], []
-    for row in rows:
-        x, y = row["size_bytes"] / 1024, row["change_pp"]
-        label = f"{row['name']} (control)" if row.get("role") == "control" else row["name"]
-        color = FLOAT_COLOR if row["name"] == "float32" else QUANT_COLOR
-        if y < bottom:
-            ax.plot(x, bottom, marker="v", color=WRONG_COLOR, markersize=9, clip_on=False)
-            points.append((x, bottom))
-            texts.append(f"{label} ({y:+.1f} pp, off scale)")
+    lowest = max(-spread, OFF_SCALE_PP)
+    for y, row in zip(positions, shown, strict=True):
+        defect = is_defect(row)
+        color = "0.6" if defect else FLOAT_COLOR if row["name"] == "float32" else QUANT_COLOR
+        kib = row["size_bytes"] / 1024
+        left.barh(y, kib, color=color, alpha=0.8)
+        left.annotate(
+            f"{kib:,.1f}",
+            (kib, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
+        delta = row["change_pp"]
+        if delta < lowest:
+            right.plot(lowest, y, marker="<", color=WRONG_COLOR if not defect else "0.5", ms=8)
+            right.annotate(
+                f"{delta:+.1f} pp",
+                (lowest, y),
+                xytext=(8, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
             continue
         low, high = row["delta_vs_baseline_ci95_pp"]
-        control = row.get("role") == "control"
-        ax.errorbar(
-            x,
+        right.errorbar(
+            delta,
             y,
-            yerr=[[y - low], [high - y]],
+            xerr=[[delta - low], [high - delta]],
             fmt="o",
             capsize=3,
             color=color,
-            markerfacecolor="white" if control else None,
-            markersize=7,
+            markerfacecolor="white" if row.get("role") == "control" else color,
+            markersize=6,
         )
-        points.append((x, y))
-        texts.append(label)
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(
-        FuncFormatter(lambda v, _: f"{v:g}" if round(v) in (20, 30, 50, 70, 200, 300) else "")
-    )
-    ax.set_xlabel("file size (KiB, log scale)")
-    ax.set_ylabel("accuracy − float baseline (percentage points)")
-    ax.set_title(f"{title}\n(bars: paired 95% interval; a bar crossing 0 is a tie)")
-    ax.set_ylim(bottom, spread)
-    _side_labels(ax, points, texts)
-    fig.subplots_adjust(right=0.72)
+    if defects:
+        for ax in (left, right):
+            ax.axhline(len(ordered) - 0.5, color="black", linewidth=0.8, linestyle="--")
+    labels = [
+        f"{r['name']}{' (control)' if r.get('role') == 'control' else ''}"
+        f"{' (runtime defect)' if is_defect(r) else ''}"
+        for r in shown
+    ]
+    left.set_yticks(positions, labels, fontsize=8)
+    left.invert_yaxis()
+    left.set_xscale("log")
+    sizes = [r["size_bytes"] / 1024 for r in shown]
+    ticks = [
+        t for t in (10, 20, 50, 100, 200, 500, 1000) if min(sizes) / 2 <= t <= max(sizes) * 1.5
+    ]
+    left.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    left.minorticks_off()
+    left.set_xlabel("file size (KiB, log scale)")
+    left.grid(axis="y", visible=False)
+    right.axvline(0, color="black", linewidth=0.8)
+    handles = [
+        Line2D([], [], marker="o", color=QUANT_COLOR, linestyle="", label="variant"),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color=QUANT_COLOR,
+            markerfacecolor="white",
+            linestyle="",
+            label="control (notebook 04)",
+        ),
+        Line2D([], [], marker="o", color=FLOAT_COLOR, linestyle="", label="float32"),
+    ]
+    if margin_pp is not None:
+        right.axvline(-margin_pp, color="0.4", linewidth=1, linestyle="--")
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.4",
+                linestyle="--",
+                label=f"non-inferiority margin (-{margin_pp} pp)",
+            )
+        )
+    if defects:
+        handles.append(
+            Line2D([], [], marker="o", color="0.6", linestyle="", label="runtime defect")
+        )
+    right.set_xlim(lowest - 0.1 * spread, spread)
+    right.set_xlabel("accuracy − float baseline (percentage points)")
+    right.grid(axis="y", visible=False)
+    right.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2)
+    fig.suptitle(f"{title}\n(bars: paired 95% interval; a bar crossing 0 is a tie)", y=1.0)
+    fig.tight_layout()
     return fig
 
 
 def speed_ratios(rows: Sequence[Mapping], threads: int, batch_size: int) -> plt.Figure:
-    """Throughput and batch-1 latency as multiples of float32's: medians with 95% intervals.
+    """Batch-1 latency and throughput as multiples of float32's: medians with 95% intervals.
 
     Points rather than bars: on a log scale a bar's length depends on where the axis starts."""
-    rows = [r for r in rows if r.get("throughput_ratio") is not None]
+    rows = [r for r in rows if r.get("throughput_ratio") is not None and r.get("latency_ratio")]
     names = [r["name"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.8), sharey=True)
     positions = np.arange(len(rows))
     for ax, key, label in (
-        (axes[0], "throughput", f"throughput at batch {batch_size} (× float32; right is faster)"),
-        (axes[1], "latency", "batch-1 latency (× float32; left is faster)"),
+        (axes[0], "latency", "batch-1 latency (× float32's time; left is faster)"),
+        (axes[1], "throughput", f"throughput at batch {batch_size} (× float32; right is faster)"),
     ):
         values = np.array([r[f"{key}_ratio"] for r in rows])
         cis = np.array([r[f"{key}_ratio_ci"] for r in rows])
@@ -404,6 +458,24 @@ def confusion_pair(float_matrix: np.ndarray, quant_matrix: np.ndarray, name: str
                 ax.text(j, i, str(value), ha="center", va="center", fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def grid_images(models: Mapping[str, np.ndarray], count: int, seed: int = 0):
+    """Which test images a prediction grid shows: mostly images where the models disagree (that
+    is where quantization shows), then a few random ones where all agree. Returns (indices,
+    title)."""
+    stacked = np.stack(list(models.values()))
+    disagree = np.flatnonzero((stacked != stacked[0]).any(axis=0))
+    agree = np.flatnonzero((stacked == stacked[0]).all(axis=0))
+    shown = disagree[: max(0, count - 3)]
+    rng = np.random.default_rng(seed)
+    random_agreeing = rng.choice(agree, size=min(len(agree), count - len(shown)), replace=False)
+    chosen = np.concatenate([shown, np.sort(random_agreeing)]).astype(int)
+    title = (
+        f"{len(shown)} of the {len(disagree)} test images where the {len(models)} models "
+        f"disagree, then {len(random_agreeing)} where they agree"
+    )
+    return chosen, title
 
 
 def prediction_grid(

@@ -42,6 +42,7 @@ _pp_with_ci = _with_range(
 )
 _throughput = _with_range("throughput_ips", "throughput_ips_iqr", "{:,.0f}", "({:,.0f}–{:,.0f})")
 _ratio_with_ci = _with_range("throughput_ratio", "throughput_ratio_ci", "{:.2f}", "({:.2f}–{:.2f})")
+_latency_with_ci = _with_range("latency_ratio", "latency_ratio_ci", "{:.2f}", "({:.2f}–{:.2f})")
 
 
 def _optional(key: str, render: Callable[[object], str]) -> Callable[[Mapping], str | None]:
@@ -63,11 +64,13 @@ TABLE_COLUMNS: tuple[tuple[str, Callable[[Mapping], str | None]], ...] = (
     ("gzip (bytes)", _optional("gzip_size_bytes", "{:,}".format)),
     ("× float32 size", lambda r: f"{r['ratio_to_float32']:.3f}"),
     ("test accuracy", lambda r: f"{r['test_accuracy']:.2%}"),
+    ("tied outputs", _optional("tied_outputs", "{:,}".format)),
     ("Δ vs parent, pp (95% CI)", _pp_with_ci),
     ("McNemar p vs parent", _optional("p_value_vs_parent", format_p)),
     ("agreement with parent", _optional("agreement_with_parent", "{:.2%}".format)),
     ("agreement with baseline", lambda r: f"{r['agreement_with_float']:.2%}"),
     ("batch-1 µs (median)", _optional("latency_ms_batch1", lambda ms: f"{ms * 1000:.1f}")),
+    ("× float32 time, batch 1 (95% CI)", _latency_with_ci),
     ("images/s (median, IQR)", _throughput),
     ("× float32 throughput (95% CI)", _ratio_with_ci),
     ("timed in", _optional("speed_measured_in", lambda notebook: notebook[:2])),
@@ -97,13 +100,17 @@ TABLE_LEGEND = (
     "`keras_float`; QAT: the QAT Keras model; the control's files: the control's float model). "
     "*Δ vs parent*: accuracy difference with a paired bootstrap 95% interval. *McNemar p*: exact "
     "test on the images where the two disagree in correctness. A difference is called only when "
-    "the interval excludes 0 and p < 0.05; otherwise it is a tie. *Agreement*: share of test images with the same predicted class. Speed: "
-    "medians over interleaved rounds; *× float32 throughput* is the median of per-round ratios "
-    "to float32 with a distribution-free 95% interval (1.00 inside the interval: no measurable "
-    "difference); each notebook timed its files in its own interleaved study (*timed in*), and an "
-    "interval covers the noise from round to round within that study, not from one run to the "
-    "next. Intervals and p-values are per comparison, not corrected for the number of "
-    "comparisons in the table."
+    "the interval excludes 0 and p < 0.05; otherwise it is a tie. *Tied outputs*: test images "
+    "whose largest output value is shared by two or more classes; accuracy counts them as the "
+    "lowest tied class (`argmax`). *Agreement*: share of test images with the same predicted "
+    "class. Speed: medians over interleaved rounds; *× float32 time, batch 1* and *× float32 "
+    "throughput* (at the batch the study used) are medians of per-round ratios to float32 with a "
+    "distribution-free 95% interval (1.00 inside the interval: no measurable difference). The "
+    "files that compete for the speed recommendation are timed together in one study (*timed "
+    "in*); an interval covers the noise from round to round within that study, not from one run "
+    "to the next, and absolute images per second are not comparable between runs or machines: "
+    "ratios within one run are what carry over. Intervals and p-values are per comparison, not "
+    "corrected for the number of comparisons in the table."
 )
 
 
@@ -132,7 +139,9 @@ def accuracy_sentence(row: Mapping, versus: str = "parent") -> str:
 
 def _versus_phrase(verdict: str, other: str, delta: float, ci, p: float) -> str:
     """'ties with `b` (+0.01 pp, 95% interval ..., McNemar p = ...)' (or 'beats', 'loses to')."""
-    numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar p = {format_p(p)}"
+    p_text = format_p(p)
+    p_text = f"p {p_text}" if p_text.startswith("<") else f"p = {p_text}"
+    numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar {p_text}"
     word = {"tie": "ties with", "better": "beats", "worse": "loses to"}[verdict]
     return f"{word} `{other}` ({numbers})"
 
@@ -143,6 +152,25 @@ def speed_sentence(row: Mapping, margin: float | None = None, reference: str = "
     ratio, ci = row["throughput_ratio"], row["throughput_ratio_ci"]
     verdict = speed_verdict(ci)
     numbers = f"{ratio:.2f}× {reference}'s throughput, 95% interval {_interval(ci, '{:.2f}')}"
+    if verdict == "tie":
+        return f"`{row['name']}` is not measurably faster or slower than {reference} ({numbers})"
+    if margin is not None and abs(ratio - 1) < margin:
+        return (
+            f"`{row['name']}` is {verdict} than {reference} by less than the {margin:.0%} this run "
+            f"can resolve ({numbers})"
+        )
+    return f"`{row['name']}` is {verdict} than {reference} ({numbers})"
+
+
+def latency_sentence(row: Mapping, margin: float | None = None, reference: str = "float32") -> str:
+    """Batch-1 latency against float32: 'faster' or 'slower' only when the interval of the time
+    ratio excludes 1; a difference smaller than ``margin`` is flagged as too small to rank."""
+    ratio, (low, high) = row["latency_ratio"], row["latency_ratio_ci"]
+    verdict = speed_verdict([1 / high, 1 / low])
+    numbers = (
+        f"{row['latency_ms_batch1'] * 1000:.1f} µs per image at batch 1, {ratio:.2f}× "
+        f"{reference}'s time, 95% interval {low:.2f} to {high:.2f}"
+    )
     if verdict == "tie":
         return f"`{row['name']}` is not measurably faster or slower than {reference} ({numbers})"
     if margin is not None and abs(ratio - 1) < margin:
@@ -202,26 +230,23 @@ def size_pick(candidates: Sequence[Mapping]) -> dict:
         if (_held_out(r) if on_validation else r["noninferiority_test"])["non_inferior"]
     ]
 
-    def order(row: Mapping):
-        accuracy = row.get("validation_accuracy") if on_validation else row["test_accuracy"]
-        return (row["size_bytes"], -(accuracy or 0.0))
+    def accuracy(row: Mapping) -> float:
+        return (row.get("validation_accuracy") if on_validation else row["test_accuracy"]) or 0.0
 
-    selected.sort(key=order)
-    tried, pick = [], None
-    for row in selected:
-        tried.append({"name": row["name"], **row["noninferiority_test"]})
-        if row["noninferiority_test"]["non_inferior"]:
-            pick = row
-            break
-    same_size = (
-        [
-            r["name"]
-            for r in selected
-            if r is not pick and r["size_bytes"] <= pick["size_bytes"] * (1 + SIZE_TIE)
+    remaining = sorted(selected, key=lambda r: r["size_bytes"])
+    tried, pick, group = [], None, []
+    while remaining and pick is None:
+        # Files within SIZE_TIE of the smallest left count as one size: most accurate first.
+        group = [
+            r for r in remaining if r["size_bytes"] <= remaining[0]["size_bytes"] * (1 + SIZE_TIE)
         ]
-        if pick
-        else []
-    )
+        for row in sorted(group, key=lambda r: -accuracy(r)):
+            tried.append({"name": row["name"], **row["noninferiority_test"]})
+            if row["noninferiority_test"]["non_inferior"]:
+                pick = row
+                break
+        remaining = [r for r in remaining if r not in group]
+    same_size = [r["name"] for r in group if r is not pick] if pick else []
     return {
         "name": None if pick is None else pick["name"],
         "selected_on": "validation" if on_validation else "test",
@@ -234,7 +259,9 @@ def size_pick(candidates: Sequence[Mapping]) -> dict:
 
 def pick_study(studies: Mapping[str, Mapping | None]) -> tuple[str, Mapping] | None:
     """The speed study that ranks files: the last one (in chain order) marked as a pick."""
-    picks = [(nb, study) for nb, study in studies.items() if study and study["settings"].get("pick")]
+    picks = [
+        (nb, study) for nb, study in studies.items() if study and study["settings"].get("pick")
+    ]
     return picks[-1] if picks else None
 
 
@@ -367,15 +394,17 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
         for failed in size["tried"][:-1]:
             other = by_name[failed["name"]]
             text += (
-                f" The smaller `{other['name']}` ({other['size_bytes']:,} bytes) passed on the "
-                f"held-out images but was not confirmed on the test set at this margin "
-                f"({_bound(failed)})."
+                f" `{other['name']}` ({other['size_bytes']:,} bytes) passed on the held-out images "
+                f"but was not confirmed on the test set at this margin ({_bound(failed)})."
             )
         if size["same_size"]:
             text += (
                 " Within 1% of that size: "
-                + ", ".join(f"`{n}` ({by_name[n]['size_bytes']:,} bytes)" for n in size["same_size"])
-                + "; the most accurate on the held-out images went first."
+                + ", ".join(
+                    f"`{n}` ({by_name[n]['size_bytes']:,} bytes)" for n in size["same_size"]
+                )
+                + "; files within 1% of each other count as one size, and the most accurate on the "
+                "held-out images is tried first."
             )
     parts = [text]
     best = by_name[choice["accuracy"]["name"]]
@@ -430,9 +459,8 @@ def speed_recommendation_text(speed: Mapping) -> str:
             f"time (95% interval {_interval(runner_up['ci'], '{:.2f}')})"
         )
     if speed["tied_with"]:
-        text += (
-            f"; within {speed['margin']:.0%} of it, too close to rank: "
-            + ", ".join(f"`{n}`" for n in speed["tied_with"])
+        text += f"; within {speed['margin']:.0%} of it, too close to rank: " + ", ".join(
+            f"`{n}`" for n in speed["tied_with"]
         )
     throughput = speed["throughput"]
     text += (
@@ -489,6 +517,96 @@ def comparison_frame(comparisons: Mapping, parent: str, evaluations: Mapping | N
             row["flips that are ties"] = c.get("tied_flips")
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
+
+
+def speed_frame(study: Mapping):
+    """One row per file of an interleaved study: batch-1 latency first (the cost of one request),
+    then throughput at the study's batch size, each with its ratio to the reference."""
+    import pandas as pd
+
+    batch = study["settings"]["batch_size"]
+    reference = study["settings"]["reference"]
+    rows = {}
+    for name, v in study["variants"].items():
+        row = {}
+        if "latency_ms_batch1" in v:
+            low, high = v["latency_ratio_ci"]
+            row["batch-1 µs (median)"] = round(v["latency_ms_batch1"] * 1000, 1)
+            row[f"× {reference} time"] = round(v["latency_ratio"], 3)
+            row["95% interval (time)"] = f"{low:.2f}–{high:.2f}"
+        low, high = v["throughput_ratio_ci"]
+        row[f"images/s at batch {batch}"] = round(v["throughput_ips"])
+        row[f"× {reference} throughput"] = round(v["throughput_ratio"], 3)
+        row["95% interval (throughput)"] = f"{low:.2f}–{high:.2f}"
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
+def levels_frame(weights, schemes: Mapping):
+    """Notebook 07: what each quantization scheme leaves of one channel's weights."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            name: {
+                "levels used": len(np.unique(values)),
+                "weights rounded to 0": f"{np.mean(values == 0):.0%}",
+                "RMSE / weight std": round(
+                    float(np.sqrt(np.mean((values - weights) ** 2)) / weights.std()), 3
+                ),
+            }
+            for name, values in schemes.items()
+        }
+    ).T
+
+
+def constants_frame(content: bytes, layer_names):
+    """Every stored constant of a file: layer, role, type, shape, bytes, scales."""
+    import pandas as pd
+
+    from helpers import tflite_file
+
+    return pd.DataFrame(tflite_file.constants_table(content, layer_names)).drop(columns="tensor")
+
+
+def plans_frame(plans: Mapping):
+    """Which operations XNNPACK takes in each file (:func:`helpers.evaluate.execution_plan`)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            name: {
+                "XNNPACK takes": delegation_text(plan),
+                "left to built-in kernels": ", ".join(sorted(set(plan["builtin"]))) or "–",
+            }
+            for name, plan in plans.items()
+        }
+    ).T
+
+
+def validation_frame(results: Mapping, ledger, layer_names):
+    """The quantizer's validate() per file: output SNR (dB) and cosine, each layer's weight SNR,
+    beside the file's test accuracy."""
+    import numpy as np
+    import pandas as pd
+
+    from helpers.tflite_file import layer_of
+
+    rows = {}
+    for name, comparison in results.items():
+        output = next(iter(comparison.output_tensors.values()))
+        row = {
+            "accuracy": ledger[name]["evaluation"].record["test_accuracy"],
+            "output SNR (dB)": 10 * np.log10(output["snr"]),
+            "output cosine": output["cosine_similarity"],
+        }
+        for tensor, values in comparison.constant_tensors.items():
+            layer = layer_of(tensor, list(layer_names))
+            if layer and tensor.split(";")[0].endswith(("/Conv2D", "/MatMul")):
+                row[f"{layer} weight SNR (dB)"] = 10 * np.log10(values["snr"])
+        rows[name] = row
+    return pd.DataFrame(rows).T
 
 
 def tied_pairs(evaluation, limit: int = 4) -> dict[str, int]:

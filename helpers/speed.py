@@ -1,4 +1,5 @@
-"""Notebook 06's plumbing: the work each layer does, and each layer as a model of its own.
+"""Notebook 06's plumbing: the work each layer does, each layer as a model of its own, and the
+tables and findings of its studies (the timing itself is :mod:`helpers.benchmark`).
 
 * :func:`layer_work`: multiply-adds, weights and activation bytes per image, computed from the
   Keras model, plus the multiply-adds an int8 kernel performs when it pads every kernel tap's
@@ -16,9 +17,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import tf_keras as keras
+
+from helpers.benchmark import ratio_between
+from helpers.machine import cache_text, cpu_flags  # noqa: F401  (notebook 06 reads them here)
 
 # (feature flags required, kernel, how it multiplies int8) in XNNPACK's order of preference on x86.
 X86_INT8_KERNELS: tuple[tuple[frozenset[str], str, str], ...] = (
@@ -108,3 +114,236 @@ def layer_inputs(model: keras.Model, images: np.ndarray, batch_size: int = 512) 
         layer.name: np.asarray(value, dtype=np.float32)
         for layer, value in zip(model.layers, values, strict=True)
     }
+
+
+# --------------------------------------------------------------------------- notebook 06's tables
+
+
+def _us(study: Mapping, name: str) -> float:
+    """Median microseconds per image of one file in a study."""
+    return 1e6 / study["variants"][name]["throughput_ips"]
+
+
+def layer_table(per_layer: Mapping, layers: Sequence[str]):
+    """float32 and int8 µs per image of each single-layer model, and their paired time ratio."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "float32 µs/image": [_us(per_layer, f"{n} float32") for n in layers],
+            "int8 µs/image": [_us(per_layer, f"{n} int8") for n in layers],
+            "int8 / float32 time": [
+                1 / ratio_between(per_layer, f"{n} int8", f"{n} float32")["median"] for n in layers
+            ],
+        },
+        index=pd.Index(layers, name="layer"),
+    )
+    return table
+
+
+def layer_finding(per_layer: Mapping, table, work) -> dict:
+    """What the layer study says: the whole models against the sum of their layers, the weighted
+    layer where int8 does worst (with the interval of its time ratio), where float32 spends most,
+    and where int8 saves most."""
+    macs = work.set_index("layer")["multiply-adds"]
+    weighted = [n for n in table.index if macs[n] > 0]
+    slowest = max(weighted, key=lambda n: table.loc[n, "int8 / float32 time"])
+    interval = ratio_between(per_layer, f"{slowest} int8", f"{slowest} float32")
+    saving = table["float32 µs/image"] - table["int8 µs/image"]
+    saved = saving[saving > 0]
+    biggest = str(saving.idxmax())
+    return {
+        "totals": {
+            dtype: {
+                "sum of layers": float(table[f"{dtype} µs/image"].sum()),
+                "whole model": _us(per_layer, dtype),
+            }
+            for dtype in ("float32", "int8")
+        },
+        "slowest": slowest,
+        "slowest_time_ratio": float(table.loc[slowest, "int8 / float32 time"]),
+        # the interval of the time ratio is the inverse of the throughput ratio's, bounds swapped
+        "slowest_time_ratio_ci": [1 / interval["ci"][1], 1 / interval["ci"][0]],
+        "slowest_coverage": interval["coverage"],
+        "heaviest_float": str(table["float32 µs/image"].idxmax()),
+        "heaviest_float_us": float(table["float32 µs/image"].max()),
+        "biggest_saving": biggest,
+        "biggest_saving_us": float(saving.max()),
+        "biggest_saving_share": float(saving.max() / saved.sum()) if len(saved) else 0.0,
+        "biggest_saving_macs": int(macs[biggest]),
+        "slowest_input_channels": int(
+            str(work.set_index("layer").loc[slowest, "input"]).split("x")[-1]
+        ),
+        "slowest_padding_factor": float(
+            work.set_index("layer").loc[
+                slowest, next(c for c in work.columns if c.startswith("int8 multiply-adds"))
+            ]
+            / max(1, macs[slowest])
+        ),
+    }
+
+
+def sweep_table(sweep: Mapping, channels: Sequence[int]):
+    """µs per image of the one-convolution models, by input channels, float32 and int8."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            f"{dtype} µs/image": [_us(sweep, f"{c} {dtype}") for c in channels]
+            for dtype in ("float32", "int8")
+        },
+        index=pd.Index(list(channels), name="input channels"),
+    )
+
+
+def sweep_finding(table, block: int) -> dict:
+    """How the int8 and float32 convolutions' times grow with the input channels, within one
+    block of ``block`` channels and past it."""
+    channels = list(table.index)
+    within = [c for c in channels if c <= block]
+    beyond = [c for c in channels if block < c <= 2 * block]
+    int8, fp32 = table["int8 µs/image"], table["float32 µs/image"]
+    finding = {
+        "block": block,
+        "from": min(within),
+        "to": max(within),
+        "int8_growth": float(int8[max(within)] / int8[min(within)]),
+        "float32_growth": float(fp32[max(within)] / fp32[min(within)]),
+        "int8_at_one": float(int8[min(within)]),
+        "float32_at_one": float(fp32[min(within)]),
+        "block_cost_us": None,
+    }
+    if beyond:
+        finding["block_cost_us"] = float(int8[beyond].mean() - int8[within].mean())
+    return finding
+
+
+def candidate_files(artifacts_dir, extra: Mapping | None = None) -> dict:
+    """The files that compete for the speed recommendation: float32 (the reference), float16
+    (the control), and every shippable variant of notebooks 03 and 04, plus ``extra``."""
+    from helpers import summary
+
+    models = summary.collect(
+        artifacts_dir,
+        only=("02_baseline_cnn", "03_post_training_quantization", "04_quantization_aware_training"),
+    )[0]
+    files = {
+        name: Path(artifacts_dir) / entry["file"]
+        for name, entry in models.items()
+        if entry["role"] == "variant" and entry["file"].endswith(".tflite")
+    }
+    return {**files, **dict(extra or {})}
+
+
+def leaders(study: Mapping, count: int = 2, always: Sequence[str] = ("int8",)) -> list[str]:
+    """``always`` plus the ``count`` files fastest at batch 1 in ``study`` (float32 and float16
+    left out: the reference and the control)."""
+    ranked = sorted(
+        (n for n in study["variants"] if n not in ("float32", "float16")),
+        key=lambda n: study["variants"][n]["latency_ratio"],
+    )
+    chosen = list(always)
+    for name in ranked:
+        if len(chosen) >= count + len(always):
+            break
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def curve_rows(study: Mapping, batch: int) -> list[dict]:
+    """One batch size of the batch curve: µs per image (with the rounds' interquartile range)
+    and the paired throughput ratio to float32."""
+    rows = []
+    for name, v in study["variants"].items():
+        low, high = v["throughput_ratio_ci"]
+        rows.append(
+            {
+                "batch": batch,
+                "model": name,
+                "µs/image": 1e6 / v["throughput_ips"],
+                "µs/image low": 1e6 / v["throughput_ips_iqr"][1],
+                "µs/image high": 1e6 / v["throughput_ips_iqr"][0],
+                "× float32 throughput": v["throughput_ratio"],
+                "95% interval": f"{low:.2f}–{high:.2f}",
+            }
+        )
+    return rows
+
+
+def best_batches(curve) -> dict[str, int]:
+    """Each model's batch size with the lowest time per image on the batch curve."""
+    return {
+        str(model): int(rows.loc[rows["µs/image"].idxmin(), "batch"])
+        for model, rows in curve.groupby("model", sort=False)
+    }
+
+
+def kernel_table(kernels: Mapping, files: Mapping):
+    """The kernel-library and thread study as a table: images/s and ratio to float32 (XNNPACK,
+    1 thread)."""
+    import pandas as pd
+
+    rows = []
+    for name in files:
+        for resolver in ("default", "builtin"):
+            for threads in (1, 2):
+                v = kernels["variants"][f"{name}, {resolver}, {threads} thread(s)"]
+                rows.append(
+                    {
+                        "model": name,
+                        "kernels": "XNNPACK" if resolver == "default" else "built-in",
+                        "threads": threads,
+                        "images/s": v["throughput_ips"],
+                        "× float32 (XNNPACK, 1 thread)": v["throughput_ratio"],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def compiled_model_check(path, images) -> str:
+    """Run a file once through LiteRT's CompiledModel API and compare with the Interpreter."""
+    from helpers.evaluate import LiteRTModel
+
+    try:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        compiled = CompiledModel.from_file(
+            str(path),
+            options=Options(
+                hardware_accelerators=HardwareAccelerator.CPU,
+                cpu_options=CpuOptions(num_threads=1),
+            ),
+        )
+        inputs, outputs = compiled.create_input_buffers(0), compiled.create_output_buffers(0)
+        reference = LiteRTModel(path)
+        first = reference.to_input(images[:1])
+        inputs[0].write(first)
+        compiled.run_by_index(0, inputs, outputs)
+        out = reference.invoke_tensor(first)[0]
+        same = bool(np.array_equal(outputs[0].read(out.size, out.dtype), out))
+        return f"CompiledModel ran {Path(path).name}; identical output to the Interpreter: {same}"
+    except Exception as error:  # noqa: BLE001  (report whatever this version does)
+        return f"CompiledModel is not usable here: {type(error).__name__}: {error}"
+
+
+def between_studies(studies: Mapping[str, Mapping | None], batch_size: int) -> dict:
+    """The same ratios (int8 against float32, at batch 1 and at ``batch_size``) as every study of
+    the run that timed both files measured them: one study's interval covers its own rounds, the
+    spread between studies shows how much more a run moves."""
+    throughput, latency = {}, {}
+    for label, study in studies.items():
+        if not study or not {"int8", "float32"} <= set(study["variants"]):
+            continue
+        if study["settings"]["batch_size"] == batch_size:
+            throughput[label] = ratio_between(study, "int8", "float32")["median"]
+        if "latency_rounds" in study["variants"]["int8"]:
+            latency[label] = float(
+                np.median(
+                    np.asarray(study["variants"]["int8"]["latency_rounds"])
+                    / np.asarray(study["variants"]["float32"]["latency_rounds"])
+                )
+            )
+    return {"int8 / float32 throughput": throughput, "int8 / float32 time at batch 1": latency}

@@ -187,6 +187,25 @@ def load_predictions(artifacts_dir: Path, models: Mapping) -> Predictions:
     )
 
 
+def check_recorded_predictions(artifacts_dir: Path, models: Mapping, images) -> dict:
+    """Run every ``.tflite`` model again on ``images``; each must predict exactly what its
+    notebook recorded, or this stops, naming the notebook to re-run. Returns the predictions."""
+    from helpers.evaluate import LiteRTModel
+
+    fresh = {}
+    for name, entry in models.items():
+        path = artifacts.require(artifacts_dir, entry["file"])
+        fresh[name] = LiteRTModel(path).predict(images)
+        recorded = artifacts.load_array(artifacts_dir, entry["predictions"])
+        if not np.array_equal(fresh[name], recorded):
+            raise StaleArtifactError(
+                f"{path.name} now predicts differently on "
+                f"{int(np.sum(fresh[name] != recorded))} test images from what was recorded when "
+                f"it was made. Fix: re-run notebooks/{entry['notebook']}.ipynb and this notebook."
+            )
+    return fresh
+
+
 def build_rows(
     artifacts_dir: Path, models: Mapping, speeds: Mapping, recorded: Predictions
 ) -> list[dict]:
@@ -313,6 +332,14 @@ def build_summary(
         "variants": rows,
         "recommendation": report.recommend(rows, studies, compare, control),
         "speed_control": control,
+        "between_studies": next(
+            (
+                p["between_studies"]
+                for p in reversed(list(metrics.values()))
+                if p.get("between_studies")
+            ),
+            None,
+        ),
         "benchmark": {
             notebook: payload["speed"]["settings"]
             for notebook, payload in metrics.items()

@@ -21,12 +21,46 @@ README_FIGURE = "docs/size_vs_accuracy.png"
 SOURCE_FIGURE = "figures/05_size_vs_accuracy.png"
 
 
-def readme_results(summary: Mapping, run_log: Mapping | None) -> str:
-    """The README's results section, from a run's summary.json and run log."""
+def seed_table(seed_study: Mapping) -> str:
+    """The seed study (``make seeds``) as a markdown table, one row per seed plus mean and range."""
+    fields = [
+        ("baseline_accuracy", "baseline accuracy", "{:.2%}"),
+        ("int8_delta_pp", "int8 − baseline (pp)", "{:+.2f}"),
+        ("qat_int8_delta_pp", "QAT int8 − baseline (pp)", "{:+.2f}"),
+        ("control_delta_pp", "float control − baseline (pp)", "{:+.2f}"),
+        ("qat_vs_control_int8_pp", "QAT int8 − control PTQ int8 (pp)", "{:+.2f}"),
+    ]
+    lines = [
+        "| seed | " + " | ".join(label for _, label, _ in fields) + " |",
+        "|---:|" + "---:|" * len(fields),
+    ]
+    for row in seed_study["per_seed"]:
+        lines.append(
+            f"| {row['seed']} | "
+            + " | ".join(fmt.format(row[key]) for key, _, fmt in fields)
+            + " |"
+        )
+    spread = seed_study["summary"]
+    lines.append(
+        "| mean (range) | "
+        + " | ".join(
+            f"{fmt.format(spread[key]['mean'])} ({fmt.format(spread[key]['min'])} to "
+            f"{fmt.format(spread[key]['max'])})"
+            for key, _, fmt in fields
+        )
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+def readme_results(
+    summary: Mapping, run_log: Mapping | None, seed_study: Mapping | None = None
+) -> str:
+    """The README's results section, from a run's summary.json, run log and seed study."""
     env = summary["environment"]
     params = summary["params"]
-    bench = summary["benchmark"].get("05_comparison", {})
-    by_name = {row["name"]: row for row in summary["variants"]}
+    speed = summary["recommendation"].get("speed") or {}
+    bench = summary["benchmark"].get(speed.get("study", "05_comparison"), {})
     complete = bool(run_log) and not run_log.get("quick") and len(run_log.get("notebooks", {})) > 1
     minutes = (
         f" The whole `make run-all` took {run_log['total_seconds'] / 60:.1f} minutes ("
@@ -48,18 +82,23 @@ def readme_results(summary: Mapping, run_log: Mapping | None) -> str:
         )
         control_text = (
             f" Built-in control: float16 (same arithmetic as float32 once loaded) measured "
-            f"{control['ratio']:.2f}× float32 (95% interval {control['ci'][0]:.2f}–"
+            f"{control['ratio']:.2f}× float32's throughput (95% interval {control['ci'][0]:.2f}–"
             f"{control['ci'][1]:.2f}): {verdict}."
         )
+    study = f"notebook {speed['study'][:2]}" if speed else "each notebook"
     lines = [
         f"From one full `make run-all` on {env['cpu']} ({env['logical_cpus']} logical cores, "
         f"{machine.feature_text(env)}; no GPU), Python {env['python']}, TensorFlow "
         f"{env['tensorflow']}, ai-edge-litert {env['ai-edge-litert']}; baseline trained for "
         f"{params['02_baseline_cnn']['EPOCHS']} epochs, QAT fine-tuned for "
         f"{params['04_quantization_aware_training']['QAT_EPOCHS']}.{minutes} Speed: LiteRT's "
-        f"default (XNNPACK) path, {bench.get('threads', 1)} thread, "
-        f"{bench.get('rounds', '?')} interleaved rounds; throughput at batch "
-        f"{bench.get('batch_size', '?')}.{control_text}",
+        f"default (XNNPACK) path, {bench.get('threads', 1)} thread; the files that compete for "
+        f"the speed recommendation were timed together in {study}, "
+        f"{bench.get('rounds', '?')} interleaved rounds, each with batch-1 latency and "
+        f"throughput at batch {bench.get('batch_size', '?')}.{control_text} Absolute times and "
+        "images per second are not comparable between runs or machines (the same CPU family "
+        "has given twice the throughput in one run as in another); the ratios within one run "
+        "are what carry over.",
         "",
         report.markdown_table(summary["variants"]),
         "",
@@ -69,11 +108,34 @@ def readme_results(summary: Mapping, run_log: Mapping | None) -> str:
         "",
         report.recommendation_text(summary["recommendation"], summary["variants"]),
     ]
-    if "int8" in by_name and by_name["int8"].get("throughput_ratio") is not None:
+    between = summary.get("between_studies") or {}
+    spread = between.get("int8 / float32 throughput") or {}
+    if len(spread) > 1:
         lines += [
             "",
-            "On this CPU, " + report.speed_sentence(by_name["int8"]) + ". Notebook 06 explains "
-            "why, layer by layer; your CPU's answer may differ.",
+            f"One ratio, several studies of this run: int8's throughput against float32's at "
+            f"batch {bench.get('batch_size', '?')} measured "
+            + ", ".join(f"{ratio:.2f}× ({where})" for where, ratio in spread.items())
+            + ". Each interval in the table covers one study's rounds; the spread between "
+            "studies is how much more one run moves.",
+        ]
+    lines += ["", "Notebook 06 explains int8's speed on this CPU layer by layer; yours may differ."]
+    if seed_study:
+        lines += [
+            "",
+            f"**Several training seeds** (`make seeds`: notebooks 02-04 at full defaults, "
+            f"{len(seed_study['seeds'])} seeds, "
+            f"{seed_study.get('seconds', 0) / 60:.0f} minutes). The intervals above cover the "
+            "sampling of test images, not the training; this table shows what another seed "
+            "changes:",
+            "",
+            seed_table(seed_study),
+        ]
+    else:
+        lines += [
+            "",
+            "Every training claim above (the extra training of QAT and its control, QAT against "
+            "PTQ) rests on one training seed; `make seeds` repeats them with others.",
         ]
     if summary.get("notes"):
         lines += ["", *[f"Note: {note}" for note in summary["notes"]]]
@@ -97,6 +159,7 @@ def update_readme(readme_text: str, section: str) -> str:
 def main() -> int:
     artifacts_dir = artifacts.resolve_artifacts_dir(None)
     summary = artifacts.read_json(artifacts_dir, "summary.json")
+    seed_study = artifacts.read_optional_json(artifacts_dir, "seed_study.json")
     log_path = artifacts.REPO_ROOT / "outputs" / "run_log.json"
     run_log = json.loads(log_path.read_text()) if log_path.is_file() else None
     if run_log and run_log.get("quick"):
@@ -104,7 +167,7 @@ def main() -> int:
         return 1
     readme = artifacts.REPO_ROOT / "README.md"
     artifacts.write_text(
-        readme, update_readme(readme.read_text(), readme_results(summary, run_log))
+        readme, update_readme(readme.read_text(), readme_results(summary, run_log, seed_study))
     )
     figure = artifacts.REPO_ROOT / README_FIGURE
     figure.parent.mkdir(exist_ok=True)

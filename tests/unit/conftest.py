@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from helpers.data import load_preprocessed
-from helpers.model import build_baseline_cnn, compile_classifier, seed_everything, train
+from helpers.model import build_baseline_cnn, compile_classifier, seed_everything
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,7 @@ def trained(small_data):
     x_train, y_train, _, _ = small_data
     seed_everything(0)
     model = compile_classifier(build_baseline_cnn())
-    train(model, x_train, y_train, epochs=1, batch_size=64, verbose=0)
+    model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
     return model
 
 

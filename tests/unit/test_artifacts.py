@@ -104,6 +104,12 @@ def test_corrupt_json_names_the_notebook_to_rerun(tmp_path):
         artifacts.read_json(tmp_path, "ptq_metrics.json")
 
 
-def test_every_producer_is_a_real_notebook():
-    notebooks = {p.name for p in (artifacts.REPO_ROOT / "notebooks").glob("*.ipynb")}
-    assert set(artifacts.PRODUCERS.values()) <= notebooks
+def test_missing_inputs_are_all_named_with_their_notebooks_in_chain_order(tmp_path):
+    (tmp_path / "baseline.keras").write_bytes(b"x")
+    with pytest.raises(MissingArtifactError) as info:
+        artifacts.require_all(tmp_path, ["int8.tflite", "baseline.keras", "dataset.json"])
+    message = str(info.value)
+    assert message.startswith("int8.tflite, dataset.json are missing")
+    assert (
+        "Run notebooks/01_data.ipynb, then notebooks/03_post_training_quantization.ipynb" in message
+    )

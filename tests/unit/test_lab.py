@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, lab
+from helpers import artifacts
+from helpers.cli import lab
 
 ROOT = artifacts.REPO_ROOT
 

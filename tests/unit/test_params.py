@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from helpers.errors import ParameterError
-from helpers.params import SPECS, Float, Int, IntList, OptionalPath, check_parameters
+from helpers.chain import SPECS
+from helpers.params import Float, Int, IntList, OptionalPath, check_parameters
 
 
 @pytest.mark.parametrize("value", ["10", 2.5, True, None, [1]])

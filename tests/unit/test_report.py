@@ -38,83 +38,128 @@ def row(name, *, size, accuracy, verdict_baseline="tie", ratio=None, ci=None, **
     return {**base, **extra}
 
 
-STUDY = {
-    "05_comparison": {
-        "variants": {
-            "float32": {"throughput_rounds": [100, 100, 100, 100, 100, 100]},
-            "int8": {"throughput_rounds": [200, 210, 190, 205, 195, 200]},
-            "qat_int8": {"throughput_rounds": [199, 212, 188, 206, 196, 201]},
-            "tiny": {"throughput_rounds": [900] * 6},
-        }
+def ni(bound: float, margin: float = 0.3, delta: float = 0.0) -> dict:
+    """A non-inferiority result as helpers.stats.non_inferiority records it."""
+    return {
+        "margin_pp": margin,
+        "delta_pp": delta,
+        "lower_bound_pp": bound,
+        "p_value": 0.01 if bound > -margin else 0.2,
+        "non_inferior": bound > -margin,
+        "borderline": abs(bound + margin) < 0.05,
+        "images": 6000,
     }
-}
 
 
-def test_recommendation_follows_the_tests():
+def sized(name, size, *, held_out=-0.1, test=-0.1, validation_accuracy=0.9, **extra):
+    return row(
+        name,
+        size=size,
+        accuracy=0.9,
+        noninferiority_validation=None if held_out is None else ni(held_out),
+        noninferiority_test=ni(test),
+        validation_accuracy=validation_accuracy,
+        **extra,
+    )
+
+
+def test_size_is_chosen_on_held_out_images_and_confirmed_on_the_test_set():
     rows = [
-        row("float32", size=300, accuracy=0.910, ratio=1.0, ci=[1.0, 1.0]),
-        row("int8", size=80, accuracy=0.909, ratio=2.0, ci=[1.9, 2.1]),
-        row(
-            "qat_int8", size=78, accuracy=0.917, verdict_baseline="better", ratio=2.0, ci=[1.9, 2.1]
-        ),
-        row(
-            "tiny",
-            size=10,
-            accuracy=0.80,
-            verdict_baseline="worse",
-            ratio=9.0,
-            ci=[8, 10],
-            delta_vs_baseline_ci95_pp=[-12.0, -8.0],
-        ),
-        {**row("control_int8", size=5, accuracy=0.99), "role": "control"},
-    ]
-
-    def compare(a, b):
-        return {"verdict": "tie" if {a, b} <= {"float32", "int8", "qat_int8"} else "worse"}
-
-    choice = report.recommend(rows, STUDY, compare)
-    # The smallest non-inferior file; "int8" is within 1% of its size and less accurate.
-    assert choice["size"]["name"] == "qat_int8"
-    assert choice["accuracy"] == {"name": "qat_int8", "tied_with": ["float32", "int8"]}
-    assert choice["speed"]["name"] in ("int8", "qat_int8")  # "tiny" is worse than the baseline
-    assert choice["speed"]["verdict_vs_float32"] == "faster"
-    assert set(choice["speed"]["tied_with"]) == {"int8", "qat_int8"} - {choice["speed"]["name"]}
-    text = report.recommendation_text(choice, rows)
-    assert "statistically tied with `float32`, `int8`" in text
-    assert "**For speed on this CPU** (files timed together in notebook 05)" in text
-    assert "faster than float32" in text
-    runner_up = choice["speed"]["versus_runner_up"]
-    assert {runner_up["name"], choice["speed"]["name"]} == {"int8", "qat_int8"}
-    assert f"against the next fastest, `{runner_up['name']}`, {runner_up['median']:.2f}×" in text
-
-
-def test_size_recommendation_needs_non_inferiority_and_breaks_size_ties_on_accuracy():
-    rows = [
-        row("float32", size=300, accuracy=0.910),
-        row("a", size=80, accuracy=0.905, delta_vs_baseline_ci95_pp=[-0.5, 0.1]),  # could lose 0.5
-        row("b", size=90, accuracy=0.909),
-        row("c", size=90.5, accuracy=0.912),  # within 1% of b's size, more accurate
-        {**row("d", size=50, accuracy=0.911), "caveat": "accuracy depends on XNNPACK"},
+        sized("float32", 300),
+        sized("a", 40, test=-0.35),  # passes on the held-out images, not on the test set
+        sized("b", 80, validation_accuracy=0.90),
+        sized("c", 80.5, validation_accuracy=0.91),  # within 1% of b: more accurate goes first
+        sized("d", 20, held_out=-0.6),  # fails on the held-out images: never tried on test
+        {**sized("e", 10), "caveat": "runtime defect: only XNNPACK computes it correctly"},
     ]
     choice = report.recommend(rows, {})
-    assert choice["size"]["name"] == "c" and choice["size"]["same_size"] == ["b"]
-    assert choice["excluded"] == ["d"]
+    size = choice["size"]
+    assert size["name"] == "c" and size["selected_on"] == "validation"
+    assert [t["name"] for t in size["tried"]] == ["a", "c"]
+    assert size["same_size"] == ["b"] and "d" not in size["selected"]
+    assert choice["excluded"] == ["e"]
     text = report.recommendation_text(choice, rows)
-    assert "Not recommended whatever their numbers: `d` (accuracy depends on XNNPACK)" in text
-    assert "files within 1% of that size count as the same size" in text
-    assert "`b` (90 bytes) is as small, and `c` scores higher." in text
-
-    def compare(a, b):
-        return {"delta_pp": 0.3, "ci95_pp": [0.1, 0.5], "p_value": 0.01, "verdict": "better"}
-
-    choice = report.recommend(rows, {}, compare)
-    assert choice["size"]["versus_same_size"]["b"]["verdict"] == "better"
-    assert "`c` beats `b` (+0.30 pp" in report.recommendation_text(choice, rows)
-    alone = report.recommend(rows[:3], {})
-    assert alone["size"]["name"] == "b" and not alone["size"]["same_size"]
-    assert "the smallest file whose accuracy stays within" in report.recommendation_text(
-        alone, rows[:3]
+    assert (
+        "chosen on notebook 02's held-out validation images and confirmed on the test set" in text
     )
+    assert "`a` (40 bytes) passed on the held-out images but was not confirmed" in text
+    assert "lower 95% bound -0.35 pp against a margin of -0.3 pp" in text
+    assert "Not recommended whatever their numbers: `e` (runtime defect" in text
+
+
+def test_a_bound_near_the_margin_is_called_borderline():
+    rows = [sized("float32", 300), sized("small", 40, test=-0.27)]
+    text = report.recommendation_text(report.recommend(rows, {}), rows)
+    assert "`small`" in text and "**borderline**" in text
+
+
+def test_without_held_out_predictions_the_test_set_selects_and_says_so():
+    rows = [sized("float32", 300, held_out=None), sized("small", 40, held_out=None)]
+    choice = report.recommend(rows, {})
+    assert choice["size"]["selected_on"] == "test" and choice["size"]["name"] == "small"
+    assert "no held-out predictions were recorded" in report.recommendation_text(choice, rows)
+
+
+def timed(name, latency, throughput, held_out=-0.1, **extra):
+    return sized(
+        name,
+        80,
+        held_out=held_out,
+        latency_ratio=latency,
+        latency_ratio_ci=[latency * 0.97, latency * 1.03],
+        latency_ms_batch1=0.01 * latency,
+        throughput_ratio=throughput,
+        throughput_ratio_ci=[throughput * 0.95, throughput * 1.05],
+        **extra,
+    )
+
+
+def study(latencies: dict[str, list[float]], throughputs: dict[str, float]) -> dict:
+    return {
+        "settings": {"pick": True, "batch_size": 256},
+        "variants": {
+            name: {
+                "latency_rounds": rounds,
+                "latency_ratio": rounds[0] / latencies["float32"][0],
+                "latency_ratio_ci": [0.9 * rounds[0] / latencies["float32"][0], rounds[0]],
+                "latency_ms_batch1": rounds[0],
+                "throughput_ratio": throughputs[name],
+                "throughput_ratio_ci": [throughputs[name] * 0.95, throughputs[name] * 1.05],
+            }
+            for name, rounds in latencies.items()
+        },
+    }
+
+
+def test_speed_is_ranked_at_batch_1_in_the_last_pick_study():
+    rows = [
+        timed("float32", 1.0, 1.0),
+        timed("int8", 1.5, 0.95),
+        timed("fix", 0.66, 1.2),
+        timed("near", 0.68, 1.1),  # within 5% of fix at batch 1: too close to rank
+        timed("worse", 0.1, 9.0, held_out=-2.0),  # fast but loses accuracy
+    ]
+    early = study({"float32": [1.0] * 6, "int8": [1.5] * 6}, {"float32": 1.0, "int8": 0.95})
+    late = study(
+        {
+            "float32": [1.0] * 6,
+            "int8": [1.5] * 6,
+            "fix": [0.66] * 6,
+            "near": [0.68] * 6,
+            "worse": [0.1] * 6,
+        },
+        {"float32": 1.0, "int8": 0.95, "fix": 1.2, "near": 1.1, "worse": 9.0},
+    )
+    choice = report.recommend(rows, {"05_comparison": early, "06_speed": late})
+    speed = choice["speed"]
+    assert speed["study"] == "06_speed" and speed["name"] == "fix"
+    assert speed["tied_with"] == ["near"] and speed["runner_up"]["name"] == "near"
+    assert speed["throughput"]["name"] == "fix" and "worse" not in speed["timed"]
+    text = report.speed_recommendation_text(speed)
+    assert text.startswith(
+        "**For speed on this CPU** (batch 1; files timed together in notebook 06)"
+    )
+    assert "too close to rank: `near`" in text and "At batch 256, the highest throughput" in text
 
 
 def test_speed_margin_comes_from_the_control():
@@ -143,8 +188,8 @@ def test_speed_sentence_branches():
 
 
 def test_qat_lead_from_training_is_attributed_to_training():
-    qat = row("qat_int8", size=78, accuracy=0.917, verdict_baseline="better", parent="qat_keras")
-    choice = {"size": {"name": "qat_int8"}, "accuracy": {"name": "qat_int8", "tied_with": []}}
+    qat = sized("qat_int8", 78, verdict_baseline="better", parent="qat_keras")
+    choice = report.recommend([qat], {})
     text = report.recommendation_text(choice, [qat])
     assert "comes from its parent's extra training, not from quantization" in text
 
@@ -168,32 +213,47 @@ def test_markdown_table_shows_intervals_and_dashes():
     assert "| keras_float (reference) | – | 944,703 |" in table
 
 
-def study_frame(accuracies: dict[int, list[float]]) -> pd.DataFrame:
+def study_frame(draws: dict[int, list[tuple[float, str]]]) -> pd.DataFrame:
+    """Calibration draws: per size, (accuracy difference to int8 in pp, verdict) per draw."""
     return pd.DataFrame(
         [
-            {"samples": size, "draw": draw, "accuracy": value}
-            for size, values in accuracies.items()
-            for draw, value in enumerate(values)
+            {
+                "samples": size,
+                "draw": draw,
+                "accuracy": 0.91 + delta / 100,
+                "Δ vs int8 (pp)": delta,
+                "verdict vs int8": verdict,
+            }
+            for size, values in draws.items()
+            for draw, (delta, verdict) in enumerate(values)
         ]
     )
 
 
-def test_calibration_finding_names_the_size_from_which_it_stops_mattering():
+def test_calibration_finding_comes_from_the_paired_tests_of_each_draw():
     finding = report.calibration_finding(
         study_frame(
-            {1: [0.85, 0.86], 10: [0.905, 0.907], 100: [0.908, 0.910], 1000: [0.909, 0.910]}
-        )
+            {
+                1: [(-3.0, "worse"), (-0.1, "tie")],
+                10: [(-0.4, "worse"), (0.0, "tie")],
+                100: [(0.05, "tie"), (-0.05, "tie")],
+                1000: [(0.02, "tie"), (0.0, "tie")],
+            }
+        ),
+        reference_samples=500,
     )
     assert finding["threshold_samples"] == 100 and finding["differing_samples"] == [1, 10]
-    assert "from 100 images on: no measurable difference" in finding["text"]
-    assert (
-        "1 image(s): mean 85.50%" in finding["text"] and "lower than with 1000" in finding["text"]
+    assert "1 image(s): 1 of 2 draws measurably worse" in finding["text"]
+    assert "From 100 images on, no draw differs measurably" in finding["text"]
+    none = report.calibration_finding(
+        study_frame({10: [(0.1, "tie")], 100: [(-0.1, "tie")]}), reference_samples=500
     )
-    higher = report.calibration_finding(study_frame({1: [0.95, 0.96], 100: [0.90, 0.91]}))
-    assert "higher than with 100" in higher["text"]
-    everywhere = report.calibration_finding(study_frame({10: [0.90, 0.91], 100: [0.905, 0.906]}))
-    assert everywhere["threshold_samples"] == 10
-    assert "no measurable difference at any size tried" in everywhere["text"]
+    assert none["threshold_samples"] == 10 and "No draw of any size" in none["text"]
+    last = report.calibration_finding(
+        study_frame({10: [(0.1, "tie")], 100: [(-0.5, "worse")]}), reference_samples=500
+    )
+    assert last["threshold_samples"] is None
+    assert "Even at the largest size tried, some draws differ" in last["text"]
 
 
 def test_delegation_text():

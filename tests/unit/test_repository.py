@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from helpers import artifacts
-from helpers.params import SPECS
+from helpers.chain import SPECS
 from helpers.cli.runner import NOTEBOOKS, QUICK_PARAMETERS
 
 ROOT = artifacts.REPO_ROOT
@@ -61,10 +61,71 @@ def test_the_stack_is_the_known_good_one():
     assert pins["ai-edge-litert"] == "2.3.0"
 
 
-def test_every_imported_third_party_package_is_pinned():
+def third_party_imports() -> dict[str, set[str]]:
+    """Top-level modules imported by helpers/, tests/, scripts/, docs/ and the notebooks' code,
+    that are neither the standard library nor this project's own: module -> files."""
+    import ast
+    import sys
+
+    sources = [
+        *(
+            p
+            for folder in ("helpers", "tests", "scripts", "docs")
+            for p in (ROOT / folder).rglob("*.py")
+        ),
+    ]
+    texts = {str(p.relative_to(ROOT)): p.read_text() for p in sources}
+    for path in NOTEBOOK_PATHS:
+        cells = nbformat.read(path, as_version=4).cells
+        texts[path.name] = "\n".join(c.source for c in cells if c.cell_type == "code")
+    found: dict[str, set[str]] = {}
+    for where, text in texts.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("helpers", "tests", "__future__"):
+                    continue
+                found.setdefault(top, set()).add(where)
+    return found
+
+
+def test_every_imported_third_party_package_is_pinned_directly():
+    """Reads the real imports; an import whose distribution has no `==` line in
+    requirements.txt fails, even if another pinned package happens to pull it in."""
+    from importlib.metadata import packages_distributions
+
     pins = requirement_pins()
-    for package in ("scipy", "pyyaml", "pandas", "matplotlib", "numpy", "psutil"):
-        assert package in pins, f"{package} is imported by helpers or tests but not pinned"
+    distributions = packages_distributions()
+    missing = {}
+    for module, where in third_party_imports().items():
+        names = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+        if not names & {p.replace("_", "-") for p in pins}:
+            missing[module] = sorted(where)[:3]
+    assert not missing, f"imported but not pinned in requirements.txt: {missing}"
+
+
+def test_version_agrees_with_pyproject():
+    import tomllib
+
+    import helpers
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert helpers.__version__ == project["version"]
+
+
+def test_importing_helpers_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    check = "import helpers, sys; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_every_notebook_of_the_chain_exists():
@@ -100,11 +161,86 @@ def test_notebook_follows_the_skeleton(path):
     quick = QUICK_PARAMETERS.get(path.stem, {})
     for name in quick:
         assert re.search(rf"^{name} = ", source, re.M), f"quick parameter {name} not declared"
-    setup = [c for c in cells if c.cell_type == "code"][1].source
-    assert setup.startswith("import helpers"), "the setup cell imports helpers first"
-    assert f'check_parameters("{path.stem}", globals())' in setup
+    setup = [c for c in cells if c.cell_type == "code"][1]
+    assert setup.source.startswith("import helpers"), "the setup cell imports helpers first"
+    assert f'run = helpers.start("{path.stem}", globals())' in setup.source
+    assert len(setup.source.splitlines()) <= 8, "the setup cell is one short visible cell"
+    assert "hide-input" not in setup.metadata.get("tags", [])
     last = [c for c in cells if c.cell_type == "code"][-1].source
-    assert re.search(r"write_json|write_summary", last), "the last cell records the results"
+    assert "run.record(" in last, "the last cell records the results in one call"
+
+
+MACHINERY = re.compile(r"run\.record\(|display\(Markdown\(|conclusions\.|run\.entry\(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_machinery_is_folded_and_no_cell_is_long(path):
+    """Cells that set up, record or build prose are tagged hide-input, folded in JupyterLab and
+    say what they do on their first line; no code cell is over 30 lines."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code":
+            continue
+        where = f"{path.name} cell {index}"
+        assert len(cell.source.splitlines()) <= 30, f"{where} is over 30 lines"
+        tags = cell.metadata.get("tags", [])
+        if "hide-input" in tags:
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, where
+            assert cell.source.startswith("# extra code"), f"{where}: say what it does first"
+        elif "standalone" not in tags:
+            assert not MACHINERY.search(cell.source), f"{where} does bookkeeping: tag it hide-input"
+
+
+def test_nbstripout_keeps_the_folding_metadata(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "02.ipynb"
+    shutil.copy(ROOT / "notebooks" / "02_baseline_cnn.ipynb", copy)
+    subprocess.run([sys.executable, "-m", "nbstripout", str(copy)], check=True)
+    folded = [
+        c
+        for c in nbformat.read(copy, as_version=4).cells
+        if "hide-input" in c.metadata.get("tags", [])
+    ]
+    assert folded and all(c.metadata["jupyter"]["source_hidden"] for c in folded)
+
+
+def test_the_inline_model_of_02_is_the_tests_model():
+    """Notebook 02 builds the CNN in its own cell; the unit tests build it with
+    helpers.model.build_baseline_cnn. Both must be the same architecture."""
+    import tf_keras
+
+    from helpers.model import build_baseline_cnn
+
+    cells = nbformat.read(ROOT / "notebooks" / "02_baseline_cnn.ipynb", as_version=4).cells
+    source = next(c.source for c in cells if "keras.Sequential(" in c.source)
+    namespace = {
+        "keras": tf_keras,
+        "tf": __import__("tensorflow"),
+        "SEED": 0,
+        "LEARNING_RATE": 1e-3,
+    }
+    exec(source.replace("model.summary(line_length=90)", ""), namespace)  # noqa: S102
+    inline, helper = namespace["model"].get_config(), build_baseline_cnn().get_config()
+    assert inline["layers"] == helper["layers"] and inline["name"] == helper["name"]
+
+
+STANDALONE = ("03_post_training_quantization", "04_quantization_aware_training")
+
+
+@pytest.mark.parametrize("notebook", STANDALONE)
+def test_standalone_recipe_is_short_and_needs_no_helpers(notebook):
+    cells = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
+    (cell,) = [c for c in cells if "standalone" in c.metadata.get("tags", [])]
+    assert "nbval-skip" in cell.metadata["tags"]
+    assert len(cell.source.splitlines()) <= 30
+    assert "helpers" not in cell.source
+    assert cell.source.index('os.environ["TF_USE_LEGACY_KERAS"] = "1"') < cell.source.index(
+        "import tensorflow"
+    )
+    assert 'os.getenv("ARTIFACTS_DIR", "../artifacts")' in cell.source
+    assert "model_content=" in cell.source and "accuracy {" in cell.source.splitlines()[-1]
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
@@ -112,7 +248,7 @@ def test_parameters_cell_matches_the_spec_and_papermill_reads_it(path):
     import papermill
 
     declared = papermill.inspect_notebook(str(path))
-    assert set(declared) == set(SPECS[path.stem]), "parameters cell and helpers.params.SPECS differ"
+    assert set(declared) == set(SPECS[path.stem]), "parameters cell and helpers.chain differ"
     for name, info in declared.items():
         assert info["help"], f"papermill cannot read {name}'s comment (no '=' in comments)"
     assert set(parameters_cell_values(path.stem)) == set(SPECS[path.stem])
@@ -175,6 +311,7 @@ def test_readme_gives_the_two_commands_and_a_generated_results_table():
 
 
 def test_readme_section_is_rebuilt_from_a_summary():
+    from helpers import report
     from helpers.cli import readme
 
     summary = {
@@ -192,7 +329,6 @@ def test_readme_section_is_rebuilt_from_a_summary():
             "04_quantization_aware_training": {"QAT_EPOCHS": 2},
         },
         "speed_control": {"ratio": 1.01, "ci": [0.97, 1.04], "ok": True},
-        "recommendation": {"size": {"name": "int8"}, "accuracy": {"name": "int8", "tied_with": []}},
         "notes": [],
         "variants": [
             {
@@ -210,14 +346,53 @@ def test_readme_section_is_rebuilt_from_a_summary():
                 "agreement_with_float": 0.99,
                 "throughput_ratio": 2.0,
                 "throughput_ratio_ci": [1.8, 2.2],
+                "noninferiority_test": {
+                    "margin_pp": 0.3,
+                    "delta_pp": -0.1,
+                    "lower_bound_pp": -0.2,
+                    "p_value": 0.001,
+                    "non_inferior": True,
+                    "borderline": False,
+                    "images": 10000,
+                },
             }
         ],
     }
+    summary["recommendation"] = report.recommend(summary["variants"], {})
     log = {"total_seconds": 120, "quick": False, "notebooks": {"01_data": 10, "02_baseline": 110}}
     section = readme.readme_results(summary, log)
     assert "Test CPU" in section and "2.0 minutes (01: 10 s, 02: 110 s)" in section
     assert "| int8 | keras_float |" in section
     assert "AVX2" in section and "equivalence band, as it must be" in section
+    assert "not comparable between runs or machines" in section
+    assert "rests on one training seed" in section
+    seeds = {
+        "seeds": [1, 2],
+        "seconds": 360,
+        "per_seed": [
+            {
+                "seed": s,
+                "baseline_accuracy": 0.91,
+                "int8_delta_pp": -0.1,
+                "qat_int8_delta_pp": 0.7,
+                "control_delta_pp": 0.8,
+                "qat_vs_control_int8_pp": 0.0,
+            }
+            for s in (1, 2)
+        ],
+        "summary": {
+            key: {"mean": value, "min": value, "max": value}
+            for key, value in (
+                ("baseline_accuracy", 0.91),
+                ("int8_delta_pp", -0.1),
+                ("qat_int8_delta_pp", 0.7),
+                ("control_delta_pp", 0.8),
+                ("qat_vs_control_int8_pp", 0.0),
+            )
+        },
+    }
+    with_seeds = readme.readme_results(summary, log, seeds)
+    assert "**Several training seeds**" in with_seeds and "| 2 | 91.00% | -0.10 |" in with_seeds
     summary["speed_control"] = {"ratio": 1.08, "ci": [1.02, 1.15], "ok": False, "band": [0.9, 1.1]}
     assert "NOT inside the 0.90–1.10 band" in readme.readme_results(summary, log)
     old = f"a\n{readme.README_START}\nold\n{readme.README_END}\nb"
@@ -227,7 +402,7 @@ def test_readme_section_is_rebuilt_from_a_summary():
 
 
 def test_quick_runs_default_to_their_own_folders(monkeypatch, tmp_path):
-    from helpers import runner
+    from helpers.cli import runner
 
     calls = {}
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path / "full"))

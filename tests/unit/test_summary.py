@@ -10,21 +10,28 @@ import pytest
 from helpers import artifacts, summary
 from helpers.benchmark import summarise
 from helpers.errors import MissingArtifactError, StaleArtifactError
+from helpers.evaluate import Evaluation
 
 FINGERPRINT = "0123456789abcdef"
 
 
-def entry(name, parent, predictions, folder, role="variant", file=None):
+def entry(name, parent, predictions, folder, role="variant", file=None, tied=None, held_out=None):
     file = file or f"{name}.tflite"
     (folder / file).write_bytes(b"\x00" * 100)  # contents only matter for the gzip size
+    evaluation = Evaluation(
+        record={"test_accuracy": 0.0, "size_bytes": 100 if name != "float32" else 400},
+        predictions=predictions,
+        tied=np.zeros(len(predictions), bool) if tied is None else tied,
+        validation_predictions=held_out,
+    )
     return summary.model_entry(
         name=name,
         file=file,
         role=role,
         parent=parent,
         description=name,
-        evaluation={"test_accuracy": 0.0, "size_bytes": 100 if name != "float32" else 400},
-        predictions=artifacts.save_predictions(folder, name, predictions),
+        evaluation=evaluation,
+        artifacts_dir=folder,
     )
 
 
@@ -66,11 +73,13 @@ def folder(tmp_path):
     )
     write(tmp_path / "qat_metrics.json", {"baseline_fingerprint": FINGERPRINT, "models": {}})
     rounds = {"float32": [100.0] * 6, "int8": [200.0, 190, 210, 200, 205, 195], "bad": [900.0] * 6}
+    latency = {"float32": [0.02] * 6, "int8": [0.01] * 6, "bad": [0.002] * 6}
+    settings = {"pick": True, "batch_size": 256, "reference": "float32"}
     write(
         tmp_path / "comparison_metrics.json",
         {
             "baseline_fingerprint": FINGERPRINT,
-            "speed": summarise(rounds, None, reference="float32"),
+            "speed": summarise(rounds, latency, reference="float32", settings=settings),
         },
     )
     return tmp_path
@@ -138,8 +147,14 @@ def test_a_model_recorded_twice_is_an_error(folder):
         summary.build_summary(folder, {})
 
 
-def test_the_first_timing_of_a_model_is_kept(folder):
-    later = summarise({"float32": [50.0] * 6, "new": [500.0] * 6}, None, reference="float32")
+@pytest.mark.parametrize("pick", [False, True])
+def test_a_later_study_replaces_a_timing_only_when_it_ranks_files(folder, pick):
+    later = summarise(
+        {"float32": [50.0] * 6, "new": [500.0] * 6},
+        {"float32": [0.02] * 6, "new": [0.002] * 6},
+        reference="float32",
+        settings={"pick": pick, "batch_size": 256, "reference": "float32"},
+    )
     artifacts.write_json(
         folder / "speed_metrics.json",
         {
@@ -148,24 +163,55 @@ def test_the_first_timing_of_a_model_is_kept(folder):
             "speed": later,
         },
     )
-    rows = {row["name"]: row for row in summary.build_summary(folder, {})["variants"]}
-    assert rows["float32"]["throughput_ips"] == 100.0  # 05's timing, not 06's
+    result = summary.build_summary(folder, {})
+    rows = {row["name"]: row for row in result["variants"]}
+    # A study that ranks files (a pick) times them all in the same rounds: its numbers win.
+    assert rows["float32"]["throughput_ips"] == (50.0 if pick else 100.0)
+    assert rows["float32"]["speed_measured_in"] == ("06_speed" if pick else "05_comparison")
     assert (
         rows["new"]["throughput_ratio"] == 10.0 and rows["new"]["speed_measured_in"] == "06_speed"
     )
 
 
-def test_role_is_checked():
+def test_ties_among_the_flips_are_counted(folder):
+    labels = np.load(folder / "test_labels.npy")
+    predictions = np.load(folder / "predictions/keras_float.npy").copy()
+    predictions[5000:5010] = (predictions[5000:5010] + 1) % 10  # ten flips ...
+    tied = np.zeros(10_000, bool)
+    tied[5000:5004] = True  # ... four of them tied outputs
+    tied[6000] = True  # a tie that did not flip
+    artifacts.write_json(
+        folder / "speed_metrics.json",
+        {
+            "baseline_fingerprint": FINGERPRINT,
+            "models": {"tied": entry("tied", "keras_float", predictions, folder, tied=tied)},
+        },
+    )
+    rows = {row["name"]: row for row in summary.build_summary(folder, {})["variants"]}
+    assert rows["tied"]["flips_vs_parent"] == 10 and rows["tied"]["flips_vs_parent_tied"] == 4
+    assert rows["tied"]["flipped_tied"] == 4 and len(labels) == 10_000
+
+
+def test_the_margin_is_one_rule_for_notebook_07_and_the_summary(folder, monkeypatch):
+    """Change the margin: 07's layer choice and the summary's size pick both follow it."""
+    from helpers import below8, stats
+
+    labels = np.load(folder / "test_labels.npy")
+    baseline = np.load(folder / "predictions/keras_float.npy")
+    int8 = np.load(folder / "predictions/int8.npy")  # 3 more images wrong than the baseline
+
+    def choose(margin):
+        monkeypatch.setattr(stats, "NONINFERIORITY_MARGIN_PP", margin)
+        layers, _, _ = below8.choose_layers(["layer"], lambda _: int8, baseline, labels)
+        return layers, summary.build_summary(folder, {})["recommendation"]["size"]["name"]
+
+    assert choose(0.3) == (["layer"], "int8")
+    assert choose(0.01) == ([], "float32")
+
+
+def test_role_is_checked(tmp_path):
     with pytest.raises(ValueError, match="role"):
-        summary.model_entry(
-            name="x",
-            file="x",
-            role="other",
-            parent=None,
-            description="",
-            evaluation={"test_accuracy": 1, "size_bytes": 1},
-            predictions="p",
-        )
+        entry("x", None, np.zeros(10, int), tmp_path, role="other")
 
 
 def test_the_comparison_can_leave_out_the_later_notebooks(folder):

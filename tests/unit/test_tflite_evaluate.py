@@ -8,15 +8,19 @@ import pytest
 from helpers import artifacts, tflite_file
 from helpers.affine import dequantize_values, quantize_values, representable_range
 from helpers.errors import InvalidModelError
+from helpers.data import holdout_range, load_preprocessed
 from helpers.evaluate import (
     LiteRTModel,
     accuracy,
     confusion_matrix,
+    evaluate_keras,
     evaluate_tflite,
     execution_plan,
     per_class_accuracy,
+    tie_credit_accuracy,
+    tied_outputs,
+    top_classes,
 )
-from helpers.model import predict_proba, validation_counts
 
 LAYERS = ["conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities"]
 # Mean absolute difference allowed between the int8 model's dequantized probabilities and the
@@ -36,14 +40,14 @@ def test_int8_io_outputs_agree_with_keras(trained, converted, small_images):
     assert model.input_dtype == np.int8 and model.output_dtype == np.int8
     scale, zero_point = model.input_quantization
     assert scale == pytest.approx(1 / 255, rel=0.05) and zero_point == -128
-    keras_probabilities = predict_proba(trained, small_images)
+    keras_probabilities = trained.predict(small_images, verbose=0)
     int8_probabilities = model.predict_proba(small_images)
     assert np.abs(int8_probabilities - keras_probabilities).mean() < INT8_PROBABILITY_TOLERANCE
     assert np.mean(int8_probabilities.argmax(1) == keras_probabilities.argmax(1)) >= 0.95
 
 
 def test_float32_matches_keras(trained, converted, small_images):
-    keras_probabilities = predict_proba(trained, small_images)
+    keras_probabilities = trained.predict(small_images, verbose=0)
     tflite_probabilities = LiteRTModel(converted["float32"]).predict_proba(small_images)
     assert np.allclose(tflite_probabilities, keras_probabilities, atol=1e-4)
 
@@ -120,13 +124,45 @@ def test_not_a_model_is_refused(tmp_path):
         LiteRTModel(tmp_path / "missing.tflite")
 
 
-def test_evaluate_tflite_record(tmp_path, converted, small_data):
-    _, _, x_test, y_test = small_data
+@pytest.fixture(scope="module")
+def held_out_data():
+    """3,000 training images with the last 10% held out, as notebook 02 splits them."""
+    return load_preprocessed(None, train_limit=3000, validation_split=0.1)
+
+
+def test_evaluate_tflite_records_test_and_held_out_predictions(tmp_path, converted, held_out_data):
     path = artifacts.write_bytes(tmp_path / "int8.tflite", converted["int8"])
-    record, predictions = evaluate_tflite(path, x_test, y_test)
+    result = evaluate_tflite(path, held_out_data)
+    record = result.record
     assert record["file"] == "int8.tflite" and record["size_bytes"] == len(converted["int8"])
-    assert record["test_accuracy"] == accuracy(predictions, y_test)
+    assert record["test_accuracy"] == accuracy(result.predictions, held_out_data.y_test)
     assert record["input_dtype"] == "int8"
+    assert held_out_data.holdout == (2700, 3000) and len(result.validation_predictions) == 300
+    assert record["tied_outputs"] == int(result.tied.sum())
+    fresh = LiteRTModel(path).predict(held_out_data.x_val)
+    assert np.array_equal(result.validation_predictions, fresh)
+
+
+def test_evaluate_keras_matches_model_predict(trained, held_out_data):
+    result = evaluate_keras(trained, held_out_data)
+    expected = trained.predict(held_out_data.x_test, verbose=0).argmax(axis=1)
+    assert np.array_equal(result.predictions, expected)
+    assert result.record["size_bytes"] is None and result.record["tied_outputs"] == 0
+
+
+def test_ties_are_found_and_split_fairly():
+    scores = np.array(
+        [
+            [0.1, 0.5, 0.5, 0.0],  # tie between 1 and 2: argmax says 1
+            [0.7, 0.1, 0.1, 0.1],  # no tie
+            [0.3, 0.3, 0.3, 0.1],  # three-way tie
+        ]
+    )
+    labels = np.array([2, 0, 0])
+    assert tied_outputs(scores).tolist() == [True, False, True]
+    assert top_classes(scores)[2].tolist() == [True, True, True, False]
+    assert accuracy(scores.argmax(axis=1), labels) == pytest.approx(2 / 3)  # lowest index wins
+    assert tie_credit_accuracy(scores, labels) == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
 
 
 def test_metrics():
@@ -138,9 +174,10 @@ def test_metrics():
 
 
 @pytest.mark.parametrize(("examples", "split"), [(60_000, 0.1), (3000, 0.1), (999, 0.3), (57, 0.2)])
-def test_validation_counts_match_tf_keras(examples, split):
+def test_holdout_range_matches_tf_keras(examples, split):
     from tf_keras.src.engine import data_adapter
 
     x = np.arange(examples)
     (train_x,), (validation_x,) = data_adapter.train_validation_split((x,), split)
-    assert validation_counts(examples, split) == (len(train_x), len(validation_x))
+    start, stop = holdout_range(examples, split)
+    assert np.array_equal(x[start:stop], validation_x) and start == len(train_x)
