@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.params import COMMON, TRAIN_IMAGES, Float, Int, IntList, Requirement
+from helpers.params import COMMON, TRAIN_IMAGES, Float, Int, IntList, NameList, Requirement
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,52 @@ CHAIN: tuple[Step, ...] = (
                 "CALIBRATION_BATCHES cannot exceed CALIBRATION_IMAGES: every batch needs an image",
             ),
         ),
+        summary="optional",
+        rebuilds_summary=True,
+    ),
+    Step(
+        name="08_microcontroller",
+        needs=(
+            "summary.json",
+            "float32.tflite",
+            "int8.tflite",
+            "int16x8.tflite",
+            "speed_metrics.json",
+            "below8_metrics.json",
+        ),
+        writes=("mcu/*", "mcu_metrics.json"),
+        metrics="mcu_metrics.json",
+        parameters={
+            **COMMON,
+            "TEST_IMAGES": Int(minimum=1, maximum=10_000, allow_none=True),
+            "ARENA_SIZE": Int(minimum=1024, maximum=1 << 30),
+            "SMALLEST_ARENA_FOR": NameList(),
+            "RAM_BUDGET_KB": Float(minimum=0, exclusive_minimum=True),
+            "FLASH_BUDGET_KB": Float(minimum=0, exclusive_minimum=True),
+            "CALIBRATION_IMAGES": Int(minimum=1, maximum=TRAIN_IMAGES),
+        },
+        quick={"TEST_IMAGES": 300, "SMALLEST_ARENA_FOR": ["int8"], "CALIBRATION_IMAGES": 20},
+        summary="optional",
+        rebuilds_summary=True,
+    ),
+    Step(
+        name="09_keras3",
+        needs=(
+            "baseline.keras",
+            "baseline_metrics.json",
+            "float32.tflite",
+            "int8.tflite",
+            "mcu_metrics.json",
+        ),
+        writes=("keras3.keras", "keras3_*.tflite", "keras3_metrics.json"),
+        metrics="keras3_metrics.json",
+        parameters={
+            **COMMON,
+            "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
+            "ROUNDS": Int(minimum=1, maximum=1000),
+            "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
+        },
+        quick={"ROUNDS": 2, "MIN_PASS_SECONDS": 0.02},
         summary="optional",
         rebuilds_summary=True,
     ),

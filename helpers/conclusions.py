@@ -740,3 +740,66 @@ def below8(
         + ". Smaller files are not automatically faster: int4 here is a storage format."
     )
     return text
+
+
+# --------------------------------------------------------------------------- 09 Keras 3
+
+
+def keras3(
+    *,
+    same: float,
+    evaluations: Mapping,
+    versus_parent: Mapping,
+    twins: Mapping,
+    files: Mapping,
+    timing: Mapping,
+    touched: Sequence[str],
+    skipped: int,
+    quantized_accuracy: float,
+    export_error: str | None,
+) -> str:
+    """Notebook 09's conclusion: the Keras 3 export against the tf_keras files, and what Keras 3's
+    own quantization does."""
+    from helpers import report
+    from helpers.benchmark import latency_between, speed_verdict
+
+    parts = [
+        f"Rebuilt in Keras 3 with the baseline's weights, the model predicts the same class as "
+        f"the `tf_keras` baseline on {same:.2%} of the test images."
+    ]
+    for name, twin_path in twins.items():
+        twin = twin_path.stem
+        size, twin_size = files[name].stat().st_size, twin_path.stat().st_size
+        latency = latency_between(timing, name, twin)
+        verdict = speed_verdict([1 / latency["ci"][1], 1 / latency["ci"][0]])
+        parts.append(
+            f"`{name}` is {size:,} bytes ({size - twin_size:+,} against `{twin}`), scores "
+            f"{evaluations[name].record['test_accuracy']:.2%} ("
+            + report.comparison_clause(versus_parent[name], "keras3_keras")
+            + f"), and takes {latency['median']:.2f}× `{twin}`'s time at batch 1 (95% interval "
+            f"{latency['ci'][0]:.2f}–{latency['ci'][1]:.2f}: "
+            + {"faster": "faster", "slower": "slower", "tie": "no measurable difference"}[verdict]
+            + ")."
+        )
+    parts.append(
+        "The extra bytes and operations come from the open batch dimension: the same converter "
+        "settings give the same quantization, and `model.export` is how a Keras 3 model reaches "
+        "LiteRT."
+    )
+    parts.append(
+        f'Keras 3\'s `quantize("int8")` quantized {_join([f"`{n}`" for n in touched]) or "no layer"} '
+        f"and skipped {skipped} layers with a warning; in Keras the quantized model scores "
+        f"{quantized_accuracy:.2%}. "
+        + (
+            f"Its export to LiteRT fails ({export_error}): Keras 3 quantization serves int8 "
+            "inside Keras; for a LiteRT file, quantize with the converter (notebook 03) or LiteRT "
+            "Quantizer (notebook 07)."
+            if export_error
+            else "Its export to LiteRT succeeded in this run."
+        )
+    )
+    parts.append(
+        "Quantization-aware training still needs `tf_keras`: tfmot does not support Keras 3 "
+        "(tensorflow/model-optimization#1119)."
+    )
+    return " ".join(parts)

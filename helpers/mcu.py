@@ -31,7 +31,6 @@ per trial for nothing. Functions that need other helpers import them when called
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -40,11 +39,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from helpers.quiet import native_stderr  # noqa: F401  (notebook 08 calls mcu.native_stderr)
 
 DEFAULT_ARENA_BYTES = 1 << 20  # generous: the trial measures what is used, not what is given
 ARENA_ALIGNMENT = 16  # TFLM aligns every planned buffer to 16 bytes (MicroArenaBufferAlignment)
@@ -62,41 +63,14 @@ _BOOTSTRAP = (
 )
 
 
+FAITHFUL_AGREEMENT = 0.99  # a runtime that agrees with LiteRT on fewer images computes otherwise
+
+
 class TFLMRefusedError(RuntimeError):
     """TFLM cannot run this file (unsupported operation or type, or it crashed on it)."""
 
 
 # --------------------------------------------------------------------------- native output
-
-
-@contextlib.contextmanager
-def native_stderr() -> Iterator[list[str]]:
-    """Capture what C/C++ code writes to file descriptor 2 inside the block.
-
-    ``Interpreter.print_allocations()`` and TFLM's error messages are written by C++ straight to
-    the process's standard error, below Python's ``sys.stderr``, so a notebook would not show
-    them under the cell. The yielded list receives the captured lines when the block ends::
-
-        with native_stderr() as lines:
-            interpreter.print_allocations()
-        print("\\n".join(lines))
-    """
-    lines: list[str] = []
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters): capture nothing
-        yield lines
-        return
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines.extend(capture.read().decode(errors="replace").splitlines())
 
 
 _TOTALS = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
@@ -405,6 +379,29 @@ def tflm_predict(
     return TFLMPredictions(
         scores=io.from_output(raw), raw=raw, seconds=float(result["seconds"]), record=record
     )
+
+
+def tflm_predict_many(
+    paths: Mapping[str, str | os.PathLike], images: np.ndarray, workers: int = 2
+) -> dict[str, TFLMPredictions]:
+    """:func:`tflm_predict` for several files, ``workers`` subprocesses at a time (each file's
+    loop still runs one image at a time, so ``seconds`` stays per file)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {name: pool.submit(tflm_predict, path, images) for name, path in paths.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def try_many(
+    paths: Mapping[str, str | os.PathLike], arena_size: int = DEFAULT_ARENA_BYTES, workers: int = 2
+) -> dict[str, dict]:
+    """:func:`try_in_tflm` for several files, ``workers`` subprocesses at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {name: pool.submit(try_in_tflm, path, arena_size) for name, path in paths.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 # --------------------------------------------------------------------------- activations
@@ -728,7 +725,7 @@ def conclusion(
             )
             + "."
         )
-    wrong = [n for n in running if results[n]["tflm_untied_disagreements"]]
+    wrong = [n for n in running if results[n]["tflm_agreement_with_litert"] < FAITHFUL_AGREEMENT]
     faithful = [n for n in running if n not in wrong]
     if faithful:
         arena = {n: results[n]["tflm_arena_bytes"] for n in faithful}
@@ -753,8 +750,15 @@ def conclusion(
             parts.append(
                 f"For {len(faithful)} file(s), TFLM predicts the same class as LiteRT on at "
                 f"least {results[lowest]['tflm_agreement_with_litert']:.2%} of the test images "
-                f"(lowest: `{lowest}`), and every image where they differ has a tied top output "
-                "in one of the two: rounding, not a different computation."
+                f"(lowest: `{lowest}`); "
+                + (
+                    "every image where they differ has a tied top output in one of the two: "
+                    "rounding, not a different computation."
+                    if not any(results[n]["tflm_untied_disagreements"] for n in faithful)
+                    else "the few differences come from rounding in the int8 layers (ties of int8 "
+                    "outputs, or near-equal float logits put in another order), not from a "
+                    "different computation."
+                )
             )
     for name in wrong:
         r = results[name]
@@ -766,7 +770,7 @@ def conclusion(
         )
     fitting = [name for name, v in verdicts.items() if v["fits"] and name in running]
     budget = f"{ram_budget_kb:g} KB of RAM and {flash_budget_kb:g} KB of flash"
-    trusted = [n for n in fitting if not results[n]["tflm_untied_disagreements"]]
+    trusted = [n for n in fitting if n not in wrong]
     if trusted:
         accuracy = {n: results[n]["tflm_accuracy"] for n in trusted}
         low, high = min(accuracy, key=accuracy.get), max(accuracy, key=accuracy.get)
@@ -788,3 +792,132 @@ def conclusion(
     else:
         parts.append(f"**No file that TFLM runs faithfully fits within {budget}.**")
     return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- notebook 08's sentences
+
+
+def ram_story(
+    trials: Mapping[str, Mapping],
+    plans: Mapping[str, ActivationPlan],
+    smallest: Mapping[str, int],
+    running: list[str],
+) -> str:
+    """Where the arena goes, from the recorded allocations and the live-activation plans."""
+    matched = [n for n in running if trials[n]["arena_head_bytes"] == plans[n].peak_bytes]
+    parts = [
+        f"In {len(matched)} of the {len(running)} files TFLM runs, the arena's head is exactly "
+        "the live-activation peak computed from the graph alone: TFLM's planner reuses memory "
+        "so well on a chain of layers that the peak is all it needs."
+    ]
+    if "int8" in running:
+        peak = plans["int8"]
+        parts.append(
+            f"For `int8` the peak is {' + '.join(peak.peak_tensors)} during {peak.peak_op_name} "
+            f"({peak.peak_bytes:,} bytes): the largest pair of activations that must be alive at "
+            "the same time."
+        )
+    if {"int8", "float32"} <= set(running):
+        ratio = trials["float32"]["arena_used_bytes"] / trials["int8"]["arena_used_bytes"]
+        parts.append(
+            f"float32's arena is {ratio:.1f}× int8's: four bytes per activation value instead of "
+            "one, plus the same few kilobytes of bookkeeping"
+            + (
+                f"; int16x8's is {trials['int16x8']['arena_used_bytes'] / trials['int8']['arena_used_bytes']:.1f}× (two bytes)."
+                if "int16x8" in running
+                else "."
+            )
+        )
+    tails = [trials[n]["arena_tail_bytes"] for n in running if trials[n]["arena_tail_bytes"]]
+    if tails:
+        parts.append(
+            f"The tail holds {min(tails):,} to {max(tails):,} bytes of persistent bookkeeping."
+        )
+    if smallest:
+        same = [n for n, size in smallest.items() if size == trials[n]["arena_used_bytes"]]
+        parts.append(
+            f"The smallest arena that still runs equals the recorded one for {len(same)} of the "
+            f"{len(smallest)} files searched"
+            + (
+                "."
+                if len(same) == len(smallest)
+                else "; the others need a little more than recorded."
+            )
+        )
+    return " ".join(parts)
+
+
+def dequantize_story(
+    suspects: list[str], comparisons: Mapping[str, Mapping], predictions: Mapping, labels
+) -> str:
+    """What the untied disagreements of section 4 mean, after the weight check above them."""
+    from helpers.evaluate import accuracy
+
+    if not suspects:
+        return (
+            "No file TFLM runs disagrees with LiteRT beyond tied outputs: both runtimes compute "
+            "the same thing up to rounding."
+        )
+    names = ", ".join(f"`{n}`" for n in suspects)
+    worst = max(suspects, key=lambda n: comparisons[n]["untied_disagreements"])
+    return (
+        f"{names} runs in TFLM but computes something else: `{worst}` disagrees with LiteRT on "
+        f"{comparisons[worst]['untied_disagreements']:,} images without a tie and scores "
+        f"{accuracy(predictions[worst].predictions, labels):.2%} in TFLM. When TFLM's dequantized "
+        "weights match the first channel's scale and not the per-channel ones (the check above), "
+        "TFLM's `DEQUANTIZE` applies one scale to a tensor that stores one per channel: a runtime "
+        "defect (its kernel reads the single per-tensor scale in `dequantize_common.cc`), not "
+        "quantization. The converter's files never meet it: their int8 weights feed integer "
+        "kernels that read every channel's scale."
+    )
+
+
+def tflm_record(
+    trial: Mapping,
+    prediction: TFLMPredictions | None,
+    comparison: Mapping | None,
+    labels,
+    smallest: int | None = None,
+) -> dict:
+    """The ``tflm_*`` fields of one file for summary.json."""
+    from helpers.evaluate import accuracy
+
+    runs = prediction is not None
+    return {
+        "tflm_runs": bool(trial["runs"]),
+        "tflm_error": trial["error"],
+        "tflm_arena_bytes": trial["arena_used_bytes"] if trial["runs"] else None,
+        "tflm_smallest_arena_bytes": smallest,
+        "tflm_accuracy": accuracy(prediction.predictions, labels) if runs else None,
+        "tflm_agreement_with_litert": comparison["agreement"] if runs else None,
+        "tflm_untied_disagreements": comparison["untied_disagreements"] if runs else None,
+        "tflm_images": int(len(labels)) if runs else None,
+    }
+
+
+def placement_rows(files, trials, tflm, litert, labels, reference: str) -> dict:
+    """Notebook 08, section 5: each int4 placement's size, LiteRT accuracy, TFLM's answer, and
+    its paired comparison (LiteRT predictions) with ``reference`` (int8 everywhere)."""
+    from helpers.evaluate import accuracy
+    from helpers.report import comparison_clause
+    from helpers.stats import compare_predictions
+
+    rows = {}
+    for name, path in files.items():
+        runs = name in tflm
+        rows[name] = {
+            "bytes": Path(path).stat().st_size,
+            "LiteRT accuracy": accuracy(litert[name], labels),
+            "TFLM runs": trials[name]["runs"],
+            "TFLM says": refusal_reason(trials[name]["error"])[1] or "–",
+            "TFLM accuracy": accuracy(tflm[name].predictions, labels) if runs else None,
+            "TFLM agrees with LiteRT": float(np.mean(tflm[name].predictions == litert[name]))
+            if runs
+            else None,
+            f"vs {reference}": "–"
+            if name == reference
+            else comparison_clause(
+                compare_predictions(litert[name], litert[reference], labels), reference
+            ),
+        }
+    return rows

@@ -103,6 +103,19 @@ class IntList:
 
 
 @dataclass(frozen=True)
+class NameList:
+    """A list of names (strings), possibly empty."""
+
+    def check(self, name: str, value: Any) -> list[str]:
+        expected = "a list of names (strings)"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise _fail(name, expected, value)
+        if not all(isinstance(item, str) and item for item in value):
+            raise _fail(name, expected, value)
+        return list(value)
+
+
+@dataclass(frozen=True)
 class OptionalPath:
     def check(self, name: str, value: Any) -> str | None:
         if value is None:

@@ -11,10 +11,13 @@ line, a real native error included, still reaches standard error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 
 KNOWN_NOISE = re.compile(
     "|".join(
@@ -82,3 +85,34 @@ def install_stderr_filter() -> bool:
         threading.Thread(target=forward, name="stderr-noise-filter", daemon=True).start()
         _filter_installed = True
         return True
+
+
+@contextlib.contextmanager
+def native_stderr() -> Iterator[list[str]]:
+    """Capture what C/C++ code writes to file descriptor 2 inside the block (nothing reaches the
+    notebook or the terminal).
+
+    ``Interpreter.print_allocations()`` and TFLM's error messages are written by C++ straight to
+    the process's standard error, below Python's ``sys.stderr``, so a notebook would not show
+    them under the cell. The yielded list receives the captured lines when the block ends::
+
+        with native_stderr() as lines:
+            interpreter.print_allocations()
+        print("\\n".join(lines))
+    """
+    lines: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters): capture nothing
+        yield lines
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines.extend(capture.read().decode(errors="replace").splitlines())

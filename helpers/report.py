@@ -740,3 +740,61 @@ def qat_versus_ptq_sentence(*, verdict: str, ptq_loss: str) -> str:
         "lose measurable accuracy against its float parent: the gap between them is too small "
         "for these 10,000 images to resolve."
     )
+
+
+# --------------------------------------------------------------------------- notebook 09
+
+
+def first_error_line(message: str) -> str:
+    """The first line of a converter error that says what failed (MLIR's 'error:' lines)."""
+    for line in message.splitlines():
+        if "error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
+def twins_frame(files: Mapping, twins: Mapping):
+    """Each file beside its twin made another way: bytes, operations, batch dimension, XNNPACK."""
+    import pandas as pd
+
+    from helpers import tflite_file
+    from helpers.evaluate import LiteRTModel, execution_plan
+
+    rows = {}
+    for name, path in {
+        **files,
+        **{f"{n} ({t.stem}, tf_keras)": t for n, t in twins.items()},
+    }.items():
+        content = path.read_bytes()
+        model = LiteRTModel(content)
+        rows[name] = {
+            "bytes": len(content),
+            "operations": ", ".join(
+                f"{op} {n}" for op, n in tflite_file.op_counts(content).items()
+            ),
+            "input shape": str(
+                model.interpreter.get_input_details()[0]["shape_signature"].tolist()
+            ),
+            "XNNPACK takes": delegation_text(execution_plan(content)),
+        }
+    return pd.DataFrame(rows).T
+
+
+def twin_speed_frame(study: Mapping, twins: Mapping):
+    """Each file's batch-1 time and batch throughput against its twin's, paired by round."""
+    import pandas as pd
+
+    from helpers.benchmark import latency_between, ratio_between
+
+    rows = {}
+    for name, twin in twins.items():
+        latency, throughput = latency_between(study, name, twin), ratio_between(study, name, twin)
+        rows[f"{name} vs {twin}"] = {
+            "× twin's time, batch 1": round(latency["median"], 3),
+            "95% interval (time)": "{:.2f}–{:.2f}".format(*latency["ci"]),
+            f"× twin's throughput, batch {study['settings']['batch_size']}": round(
+                throughput["median"], 3
+            ),
+            "95% interval (throughput)": "{:.2f}–{:.2f}".format(*throughput["ci"]),
+        }
+    return pd.DataFrame(rows).T

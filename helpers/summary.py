@@ -134,6 +134,10 @@ def collect(
             if name in models:
                 raise ValueError(f"model {name!r} is recorded by two notebooks")
             models[name] = {**entry, "notebook": notebook}
+        # A later notebook may add columns to models recorded before it (08: the tflm_* fields).
+        for name, fields in payload.get("per_model_fields", {}).items():
+            if name in models:
+                models[name] = {**models[name], **fields}
         study = payload.get("speed")
         if study:
             for name, record in study["variants"].items():
@@ -238,6 +242,7 @@ def build_rows(
             "tied_outputs": entry.get("tied_outputs"),
             "tie_credit_accuracy": entry.get("tie_credit_accuracy"),
             "caveat": entry.get("caveat"),
+            **{key: value for key, value in entry.items() if key.startswith("tflm_")},
         }
         baseline = compare_predictions(predictions[name], predictions[BASELINE], labels)
         row.update(
