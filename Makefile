@@ -14,7 +14,7 @@ RUN_FLAGS := $(if $(filter 1 yes true,$(QUICK)),--quick,)
 LAB_FLAGS = $(if $(PORT),--port $(PORT)) $(if $(IP),--ip $(IP)) \
 	$(if $(filter 1 yes true,$(HEADLESS)),--headless) $(if $(filter 0 no false,$(HEADLESS)),--no-headless)
 
-.PHONY: help setup data run-all test test-full test-browser test-pythons browser readme-results lab lint clean
+.PHONY: help setup data run-all seeds book test test-full test-browser test-pythons browser readme-results lab lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -55,8 +55,20 @@ data: setup  ## make sure Fashion-MNIST is present (Debian package offline, else
 	fi
 	$(BIN)/python -m helpers.data
 
-run-all: setup data  ## run notebooks 01-07 with papermill into outputs/ (QUICK=1: small parameters)
+run-all: setup data  ## run notebooks 01-09 with papermill into outputs/ (QUICK=1: small parameters)
 	$(BIN)/python -m helpers.cli.runner $(RUN_FLAGS)
+
+# Not part of run-all: notebooks 01-04 again for SEEDS other training seeds, each seed in its own
+# artifacts/seeds/seed_<s>/, then artifacts/seed_study.json (resumes an interrupted study).
+SEEDS ?= 3
+seeds: setup data  ## notebooks 01-04 for SEEDS training seeds (default 3) -> artifacts/seed_study.json
+	$(BIN)/python -m helpers.cli.seeds --seeds $(SEEDS)
+
+# The book reads a finished run; it never re-runs a notebook. QUICK=1: the quick run's own book
+# (outputs/quick/book); ALLOW_QUICK=1: accept a QUICK=1 run found in outputs/.
+BOOK_FLAGS = $(if $(filter 1 yes true,$(QUICK)),--quick) $(if $(filter 1 yes true,$(ALLOW_QUICK)),--allow-quick)
+book: setup  ## the last full run's executed notebooks as an HTML book in outputs/book (QUICK=1: the quick run's)
+	@$(BIN)/python -m helpers.cli.book $(BOOK_FLAGS)
 
 # `make test`: nbval executes the committed notebooks once, with the quick parameters (papermill's
 # prepare-only mode writes parameterized copies), into a temporary ARTIFACTS_DIR; the unit and
@@ -71,12 +83,13 @@ test: setup data  ## unit tests, the committed notebooks under nbval (quick para
 	    tests/unit "$$tmp/notebooks" tests/smoke
 
 # `make test-full`: nbval on the committed notebooks exactly as a learner gets them (full
-# defaults), into a temporary ARTIFACTS_DIR.
-test-full: setup data  ## nbval on the committed notebooks with their default parameters
+# defaults), into a temporary ARTIFACTS_DIR; then the standalone recipes of 03 and 04, run as
+# scripts against that run.
+test-full: setup data  ## nbval on the committed notebooks with their default parameters, then the standalone recipes
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && echo "nbval: ARTIFACTS_DIR=$$tmp" && \
-	ARTIFACTS_DIR=$$tmp $(PYTEST) --nbval-lax --nbval-current-env notebooks/
+	ARTIFACTS_DIR=$$tmp $(PYTEST) --nbval-lax --nbval-current-env notebooks/ tests/full
 
-test-browser: setup data browser  ## JupyterLab in a headless Chromium: run 01 and 03 through the UI, check the page
+test-browser: setup data browser  ## JupyterLab and the book in a headless Chromium, as a learner meets them
 	$(BIN)/python -m pytest -m browser tests/browser
 
 # Each Python found gets a fresh venv in a temporary folder (built by `make setup`; about 1 GB of

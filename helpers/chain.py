@@ -148,6 +148,7 @@ CHAIN: tuple[Step, ...] = (
         name="06_speed",
         needs=(
             "baseline.keras",
+            "baseline_metrics.json",
             "float32.tflite",
             "int8.tflite",
             "ptq_metrics.json",
@@ -217,6 +218,7 @@ CHAIN: tuple[Step, ...] = (
     Step(
         name="08_microcontroller",
         needs=(
+            "baseline_metrics.json",
             "summary.json",
             "float32.tflite",
             "int8.tflite",

@@ -848,28 +848,51 @@ def ram_story(
 
 
 def dequantize_story(
-    suspects: list[str], comparisons: Mapping[str, Mapping], predictions: Mapping, labels
+    suspects: list[str],
+    comparisons: Mapping[str, Mapping],
+    predictions: Mapping,
+    labels,
+    weight_checks: list[dict],
 ) -> str:
-    """What the untied disagreements of section 4 mean, after the weight check above them."""
+    """What the disagreements of section 4 mean, from the weight check beside them.
+
+    ``weight_checks``: per DEQUANTIZE of constant weights in the first suspect, the largest
+    difference between TFLM's float weights and the file's weights dequantized per channel, and
+    with the first channel's scale only."""
     from helpers.evaluate import accuracy
 
     if not suspects:
         return (
-            "No file TFLM runs disagrees with LiteRT beyond tied outputs: both runtimes compute "
-            "the same thing up to rounding."
+            "No file TFLM runs disagrees with LiteRT on more than 1% of the images: both runtimes "
+            "compute the same thing up to rounding."
         )
     names = ", ".join(f"`{n}`" for n in suspects)
-    worst = max(suspects, key=lambda n: comparisons[n]["untied_disagreements"])
-    return (
-        f"{names} runs in TFLM but computes something else: `{worst}` disagrees with LiteRT on "
-        f"{comparisons[worst]['untied_disagreements']:,} images without a tie and scores "
-        f"{accuracy(predictions[worst].predictions, labels):.2%} in TFLM. When TFLM's dequantized "
-        "weights match the first channel's scale and not the per-channel ones (the check above), "
-        "TFLM's `DEQUANTIZE` applies one scale to a tensor that stores one per channel: a runtime "
-        "defect (its kernel reads the single per-tensor scale in `dequantize_common.cc`), not "
-        "quantization. The converter's files never meet it: their int8 weights feed integer "
-        "kernels that read every channel's scale."
+    worst = min(suspects, key=lambda n: comparisons[n]["agreement"])
+    text = (
+        f"{names} {'runs' if len(suspects) == 1 else 'run'} in TFLM but "
+        f"{'computes' if len(suspects) == 1 else 'compute'} something else: `{worst}` agrees with "
+        f"LiteRT on {comparisons[worst]['agreement']:.2%} of the images and scores "
+        f"{accuracy(predictions[worst].predictions, labels):.2%} in TFLM. "
     )
+    per_channel = [c for c in weight_checks if c["scales"] > 1]
+    first_scale = [c for c in per_channel if c["TFLM vs first scale only"] == 0]
+    if per_channel and len(first_scale) == len(per_channel):
+        worst_gap = max(c["TFLM vs per-channel"] for c in per_channel)
+        text += (
+            f"In all {len(per_channel)} of its per-channel weight tensors, TFLM's `DEQUANTIZE` "
+            "output equals the stored codes times the *first* channel's scale exactly, and "
+            f"differs from the per-channel dequantization by up to {worst_gap:.3g}: TFLM applies "
+            "one scale to a tensor that stores one per channel (its kernel reads the single "
+            "per-tensor scale, `dequantize_common.cc`). A runtime defect, not quantization: the "
+            "converter's files never meet it, because their int8 weights feed integer kernels that "
+            "read every channel's scale."
+        )
+    else:
+        text += (
+            "The weight check above does not single out one cause: compare the kernels' source "
+            "before explaining it."
+        )
+    return text
 
 
 def tflm_record(

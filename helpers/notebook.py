@@ -156,7 +156,7 @@ def check_inputs_agree(artifacts_dir: Path, needs) -> str | None:
     metrics file must record that same fingerprint; otherwise stop, naming what to re-run.
     """
     if BASELINE_METRICS not in needs:
-        return None
+        return None  # notebooks 01 and 02 come before the baseline exists
     fingerprint = artifacts.read_json(artifacts_dir, BASELINE_METRICS)["baseline_fingerprint"]
     recorded = {
         name: artifacts.read_json(artifacts_dir, name).get("baseline_fingerprint")

@@ -250,3 +250,14 @@ def code_entropy(content: bytes, shape: tuple[int, ...]) -> float:
     counts = np.bincount(codes.ravel().astype(np.int64) + 128, minlength=256)
     share = counts[counts > 0] / counts.sum()
     return float(-(share * np.log2(share)).sum())
+
+
+def weight_dequantizes(content: bytes) -> list[tuple[OperatorInfo, TensorInfo]]:
+    """Every DEQUANTIZE operation whose input is a stored constant (weights widened to float at
+    run time), with that constant."""
+    infos = tensors(content)
+    return [
+        (op, infos[op.inputs[0]])
+        for op in operators(content)
+        if op.name == "DEQUANTIZE" and infos[op.inputs[0]].is_constant
+    ]

@@ -61,3 +61,9 @@ def test_setup_cell_names_its_own_step(step):
     cells = nbformat.read(artifacts.REPO_ROOT / "notebooks" / step.file, as_version=4).cells
     setup = [c for c in cells if c.cell_type == "code"][1].source
     assert f'helpers.start("{step.name}", globals())' in setup
+
+
+@pytest.mark.parametrize("step", chain.CHAIN[2:], ids=lambda s: s.name)
+def test_every_notebook_after_02_records_the_baseline_it_used(step):
+    """Its metrics carry the baseline's fingerprint only if it reads baseline_metrics.json."""
+    assert "baseline_metrics.json" in step.needs
