@@ -117,8 +117,8 @@ lab: setup data  ## open JupyterLab on notebooks/ with the .venv kernel (PORT=, 
 	@$(BIN)/python -m helpers.cli.lab $(LAB_FLAGS)
 
 lint: setup  ## ruff over helpers, tests, notebooks and scripts
-	$(BIN)/ruff check helpers tests notebooks scripts
-	$(BIN)/ruff format --check helpers tests notebooks scripts
+	$(BIN)/ruff check helpers tests notebooks scripts docs
+	$(BIN)/ruff format --check helpers tests notebooks scripts docs
 
 clean:  ## remove artifacts/, outputs/ and caches (keeps .venv)
 	rm -rf artifacts outputs .pytest_cache .ruff_cache

@@ -2,9 +2,10 @@
 
 One function per conclusion (and per finding a notebook states on its way), each taking the
 computed values as keyword arguments and returning Markdown; a notebook shows it with
-``display(Markdown(...))``. Every branch is unit-tested (``tests/unit/test_conclusions.py``), so
-a sentence cannot claim what its numbers do not say. Paired comparisons are phrased by
-:mod:`helpers.report` (a tie is called a tie).
+``display(Markdown(...))``. The branches of the findings are unit-tested on constructed values
+(``tests/unit/test_conclusions.py``), so a sentence cannot claim what its numbers do not say; the
+long conclusions of notebooks 05-09 run on real values in every quick chain of ``make test``.
+Paired comparisons are phrased by :mod:`helpers.report` (a tie is called a tie).
 """
 
 from __future__ import annotations

@@ -114,6 +114,39 @@ TABLE_LEGEND = (
 )
 
 
+def tflm_table(rows: Sequence[Mapping]) -> str:
+    """Notebook 08's columns for every .tflite file: does LiteRT for Microcontrollers run it, the
+    RAM arena it needs, its accuracy there and its agreement with LiteRT (or its refusal)."""
+    lines = [
+        "| file | size (bytes) | runs in TFLM | arena (bytes) | TFLM accuracy | agreement with LiteRT |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row.get("kind") != "tflite" or "tflm_runs" not in row:
+            continue
+        if row["tflm_runs"]:
+            cells = [
+                "yes",
+                f"{row['tflm_arena_bytes']:,}",
+                f"{row['tflm_accuracy']:.2%}" if row.get("tflm_accuracy") is not None else "–",
+                f"{row['tflm_agreement_with_litert']:.2%}"
+                if row.get("tflm_agreement_with_litert") is not None
+                else "–",
+            ]
+        else:
+            operation, reason = _refusal(row.get("tflm_error") or "")
+            cells = [f"no: {operation}{reason}", "–", "–", "–"]
+        lines.append(f"| {row['name']} | {row['size_bytes']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _refusal(error: str) -> tuple[str, str]:
+    from helpers.mcu import refusal_reason
+
+    operation, reason = refusal_reason(error)
+    return (f"{operation}, " if operation else ""), reason.replace("|", "\\|")[:110]
+
+
 def summary_markdown(summary: Mapping) -> str:
     env = summary["environment"]
     return (

@@ -120,6 +120,15 @@ def readme_results(
             "studies is how much more one run moves.",
         ]
     lines += ["", "Notebook 06 explains int8's speed on this CPU layer by layer; yours may differ."]
+    tflm = report.tflm_table(summary["variants"])
+    if tflm.count("\n") > 1:
+        lines += [
+            "",
+            "**On a microcontroller** (notebook 08, LiteRT for Microcontrollers' reference kernels "
+            "run on this CPU; arena: the RAM the interpreter needs, recorded):",
+            "",
+            tflm,
+        ]
     if seed_study:
         lines += [
             "",

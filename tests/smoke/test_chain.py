@@ -244,3 +244,66 @@ def test_below_8_bits_notebook_recorded_its_files(quick_chain):
     assert "aeq_int2" in recommendation["excluded"]
     picked = {recommendation["size"]["name"], recommendation["accuracy"]["name"]}
     assert not picked & set(recommendation["excluded"])
+
+
+def test_tied_outputs_agree_with_an_independent_count(quick_chain, test_images_and_labels):
+    """Count ties afresh from the int8 file's own outputs, without the notebooks' helpers that
+    recorded them: the summary must say the same."""
+    x_test, _ = test_images_and_labels
+    rows = {row["name"]: row for row in load(quick_chain, "summary.json")["variants"]}
+    for name in ("int8", "int16x8", "float32"):
+        scores = LiteRTModel(quick_chain / f"{name}.tflite").predict_proba(x_test)
+        top = scores.max(axis=1, keepdims=True)
+        assert rows[name]["tied_outputs"] == int(np.sum((scores == top).sum(axis=1) > 1)), name
+    assert rows["float32"]["tied_outputs"] == 0
+
+
+def test_microcontroller_fields_and_refusals_are_recorded(quick_chain):
+    rows = {row["name"]: row for row in load(quick_chain, "summary.json")["variants"]}
+    tflite = {name: row for name, row in rows.items() if row["kind"] == "tflite"}
+    for name, row in tflite.items():
+        for field in ("tflm_runs", "tflm_error", "tflm_arena_bytes", "tflm_accuracy"):
+            assert field in row, (name, field)
+        assert "tflm_agreement_with_litert" in row, name
+    assert rows["int8"]["tflm_runs"] and rows["float32"]["tflm_runs"]
+    assert rows["int8"]["tflm_arena_bytes"] <= rows["float32"]["tflm_arena_bytes"] / 2
+    assert "Hybrid models are not supported" in rows["dynamic_range"]["tflm_error"]
+    assert (
+        "DEQUANTIZE" in rows["float16"]["tflm_error"]
+        or "dequantize" in rows["float16"]["tflm_error"]
+    )
+    assert rows["int8"]["tflm_agreement_with_litert"] > 0.99
+
+
+def test_the_int8_model_as_c_source_compiles_and_matches_the_file(quick_chain, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.unit.test_mcu import MAIN_CC, _fnv1a
+
+    compiler = shutil.which("g++")
+    assert compiler, "notebook 08's C source needs a C++ compiler to check (apt-get install g++)"
+    for name in ("int8_model.h", "int8_model.cc"):
+        shutil.copy(quick_chain / "mcu" / name, tmp_path / name)
+    (tmp_path / "main.cc").write_text(MAIN_CC)
+    subprocess.run(
+        [compiler, "-std=c++17", "-o", "check", "main.cc", "int8_model.cc"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    printed = subprocess.run(
+        [str(tmp_path / "check")], check=True, capture_output=True, text=True
+    ).stdout
+    length, checksum, misalignment = (int(v) for v in printed.split())
+    content = (quick_chain / "int8.tflite").read_bytes()
+    assert (length, checksum, misalignment) == (len(content), _fnv1a(content), 0)
+
+
+def test_keras3_files_join_the_summary_with_their_parent(quick_chain):
+    rows = {row["name"]: row for row in load(quick_chain, "summary.json")["variants"]}
+    for name in ("keras3_float32", "keras3_int8"):
+        assert rows[name]["parent"] == "keras3_keras" and rows[name]["kind"] == "tflite"
+        assert rows[name]["p_value_vs_parent"] is not None
+    assert rows["keras3_keras"]["agreement_with_float"] == 1.0  # the baseline's weights, same model
+    assert rows["keras3_int8"]["input_dtype"] == "int8"

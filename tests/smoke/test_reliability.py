@@ -17,8 +17,8 @@ import psutil
 import pytest
 
 from helpers import artifacts
-from helpers.evaluate import LiteRTModel
 from helpers.cli.runner import NOTEBOOKS_DIR
+from helpers.evaluate import LiteRTModel
 from tests.smoke.conftest import load, run_quick_chain
 
 pytestmark = pytest.mark.smoke

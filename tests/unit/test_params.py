@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.errors import ParameterError
 from helpers.chain import SPECS
+from helpers.errors import ParameterError
 from helpers.params import Float, Int, IntList, OptionalPath, check_parameters
 
 

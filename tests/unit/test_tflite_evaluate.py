@@ -7,8 +7,8 @@ import pytest
 
 from helpers import artifacts, tflite_file
 from helpers.affine import dequantize_values, quantize_values, representable_range
-from helpers.errors import InvalidModelError
 from helpers.data import holdout_range, load_preprocessed
+from helpers.errors import InvalidModelError
 from helpers.evaluate import (
     LiteRTModel,
     accuracy,

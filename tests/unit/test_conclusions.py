@@ -1,0 +1,246 @@
+"""Every conclusion is a function of computed values: each branch says what its numbers say."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import conclusions
+from helpers.stats import compare_predictions
+
+
+def comparison(delta_right: int, delta_wrong: int, total: int = 10_000, tied=None):
+    """A paired comparison with ``delta_right`` images only the model gets right and
+    ``delta_wrong`` only the reference gets right."""
+    labels = np.zeros(total, int)
+    model = np.zeros(total, int)
+    reference = np.zeros(total, int)
+    model[:delta_wrong] = 1
+    reference[delta_wrong : delta_wrong + delta_right] = 1
+    return compare_predictions(model, reference, labels, tied=tied)
+
+
+def evaluation(accuracy=0.9, tied=0, size=1000, credit=None):
+    return SimpleNamespace(
+        record={
+            "test_accuracy": accuracy,
+            "tied_outputs": tied,
+            "tie_credit_accuracy": credit if credit is not None else accuracy,
+            "size_bytes": size,
+        }
+    )
+
+
+FACTS = {
+    "source": "Debian package",
+    "train_examples": 60_000,
+    "test_examples": 10_000,
+    "image_shape": [28, 28],
+    "train_class_counts": [6000] * 10,
+    "train_zero_share": 0.5,
+    "train_pixel_mean": 72.9,
+}
+
+
+def test_data_says_balanced_or_not_and_flags_a_loader_mismatch():
+    text = conclusions.data(FACTS, same_as_helper=True)
+    assert "perfectly balanced" in text and "returns exactly the arrays" in text
+    unbalanced = conclusions.data(
+        {**FACTS, "train_class_counts": [5000] + [6000] * 9}, same_as_helper=False
+    )
+    assert "between 5,000 and 6,000 images per class" in unbalanced
+    assert "do not go on before finding out why" in unbalanced
+
+
+def test_baseline_gap_both_ways_and_without_validation():
+    scores = {"train": [0.2, 0.95], "validation": [0.3, 0.91], "test": [0.3, 0.91]}
+    text = conclusions.baseline(
+        epochs=3,
+        train_count=54_000,
+        scores=scores,
+        weights=75_609,
+        validation_loss=[0.4, 0.3, 0.35],
+        class_accuracy=[0.9] * 6 + [0.6] + [0.99] * 3,
+    )
+    assert "4.0 percentage points above validation" in text and "lowest after epoch 2 of 3" in text
+    assert "hardest class is **Shirt** (60.0%)" in text
+    reversed_gap = conclusions.baseline(
+        epochs=1,
+        train_count=100,
+        scores={"train": [0.3, 0.8], "test": [0.3, 0.85]},
+        weights=1,
+        validation_loss=None,
+        class_accuracy=[0.5] * 10,
+    )
+    assert "Test accuracy is 5.0 percentage points above train accuracy" in reversed_gap
+    assert "validation loss" not in reversed_gap
+
+
+def test_ties_name_where_they_start():
+    evaluations = {"float32": evaluation(tied=0), "int8": evaluation(0.909, 173, credit=0.910)}
+    tied = np.zeros(10_000, bool)
+    tied[:84] = True
+    comparisons = {"int8": comparison(33, 42, tied=tied)}
+    common = {
+        "evaluations": evaluations,
+        "comparisons": comparisons,
+        "pairs": {"Shirt & Coat": 20},
+        "logit_step": 0.36,
+    }
+    all_logits = conclusions.ties(**common, builtin_tied=164, builtin_tied_logits=164)
+    assert "every one of the 164 ties" in all_logits and "`int8` 173" in all_logits
+    assert "90.90%, or 91.00% with ties split" in all_logits
+    some = conclusions.ties(**common, builtin_tied=10, builtin_tied_logits=7)
+    assert "7 of the 10 ties" in some and "softmax's own 1/256 step" in some
+    none = conclusions.ties(**common, builtin_tied=0, builtin_tied_logits=0)
+    assert "produce no tie at all" in none
+
+
+def test_selective_says_whether_the_float_head_removes_the_ties():
+    evaluations = {
+        "int8": evaluation(tied=173),
+        "int8_selective": evaluation(tied=163),
+        "int8_float_head": evaluation(tied=0),
+    }
+    comparisons = {name: comparison(10, 12) for name in evaluations}
+    versus = {name: comparison(5, 5) for name in evaluations}
+    sizes = {"int8": 84_656, "int8_selective": 297_880, "int8_float_head": 88_312}
+    text = conclusions.selective(
+        worst_layer="dense",
+        kept_share=0.95,
+        sizes=sizes,
+        evaluations=evaluations,
+        comparisons=comparisons,
+        versus_int8=versus,
+    )
+    assert "the file is mostly float again" in text and "+3,656 against `int8`" in text
+    assert "remove the ties entirely" in text
+    evaluations["int8_float_head"] = evaluation(tied=4)
+    still = conclusions.selective(
+        worst_layer="conv1",
+        kept_share=0.01,
+        sizes=sizes,
+        evaluations=evaluations,
+        comparisons=comparisons,
+        versus_int8=versus,
+    )
+    assert "still tie" in still and "mostly float" not in still
+
+
+def test_per_class_reports_corrected_changes_or_none():
+    labels = np.repeat(np.arange(10), 1000)
+    reference = labels.copy()
+    model = labels.copy()
+    shirts = np.flatnonzero(labels == 6)[:60]
+    model[shirts] = 0  # 60 shirts wrong: a measurable change
+    from helpers.stats import per_class_comparisons
+
+    tests = per_class_comparisons(model, reference, labels)
+    text = conclusions.per_class(tests, "`a`", "`b`")
+    assert "measurable changes in Shirt -6.0 pp" in text and "Benjamini-Hochberg" in text
+    calm = conclusions.per_class(per_class_comparisons(reference, reference, labels), "`a`", "`b`")
+    assert "no class changes measurably" in calm
+
+
+def test_seeds_quote_the_study_or_say_it_is_one_seed():
+    assert "one training run" in conclusions.seeds(None)
+    study = {
+        "seeds": [1, 2, 3],
+        "summary": {key: {"mean": 0.1, "min": -0.2, "max": 0.4} for key in conclusions.SEED_FIELDS},
+    }
+    text = conclusions.seeds(study)
+    assert "Across the 3 training seeds" in text and "+0.10 pp on average (-0.20 to +0.40)" in text
+
+
+def test_control_in_band_or_not():
+    ok = {"ratio": 0.99, "ci": [0.95, 1.03], "band": [0.9, 1.1], "ok": True}
+    assert "measure as equivalent" in conclusions.control(ok, 0.05)
+    noisy = {**ok, "ci": [0.85, 1.09], "ok": False}
+    assert "too noisy" in conclusions.control(noisy, 0.15)
+
+
+def test_padding_finding_shapes_the_sentence():
+    finding = {
+        "block": 8,
+        "from": 1,
+        "to": 8,
+        "int8_growth": 1.01,
+        "float32_growth": 3.8,
+        "int8_at_one": 18.1,
+        "float32_at_one": 3.0,
+        "block_cost_us": 0.3,
+    }
+    text = conclusions.padding(finding)
+    assert "doing the work of a whole block" in text and "requantization" in text
+    assert "17.80 µs" in text and "1 channel " in text
+    blurred = conclusions.padding({**finding, "int8_growth": 2.0, "block_cost_us": None})
+    assert "does not show the flat-then-step pattern" in blurred and "requantization" not in blurred
+
+
+def test_layers_calls_a_tie_a_tie():
+    finding = {
+        "totals": {d: {"sum of layers": 18.0, "whole model": 20.0} for d in ("float32", "int8")},
+        "slowest": "conv1",
+        "slowest_time_ratio": 1.02,
+        "slowest_time_ratio_ci": [0.95, 1.1],
+        "slowest_coverage": 0.961,
+        "heaviest_float": "conv2",
+        "heaviest_float_us": 6.3,
+        "biggest_saving": "pool1",
+        "biggest_saving_us": 3.4,
+        "biggest_saving_share": 0.45,
+        "biggest_saving_macs": 0,
+    }
+    text = conclusions.layers(finding, 256)
+    assert "no measurable difference" in text and "no multiply-adds at all" in text
+    slower = conclusions.layers(
+        {**finding, "slowest_time_ratio_ci": [1.5, 2.0], "biggest_saving_macs": 5}, 256
+    )
+    assert "int8 is measurably slower" in slower and "multiply-adds at all" not in slower
+
+
+def test_qat_conclusion_attributes_granularity_from_gzip_sizes():
+    versus = {
+        "qat_int8 vs qat_keras": comparison(1, 1),
+        "control_keras vs keras_float": comparison(170, 90),
+        "qat_int8 vs control_int8_per_tensor (like for like)": comparison(20, 15),
+        "control_int8_per_tensor vs control_keras": comparison(10, 20),
+    }
+    evaluations = {"qat_keras": evaluation(0.917), "qat_int8": evaluation(0.917)}
+    sizes = pd.DataFrame(
+        {
+            "gzip bytes": {
+                "qat_int8": 60_366,
+                "control_int8_per_tensor": 60_416,
+                "control_int8": 73_100,
+            }
+        }
+    )
+    before = {"accuracy": 0.1, "classes": 1, "fixed_input_accuracy": 0.9077}
+    text = conclusions.qat(
+        qat_epochs=2,
+        before=before,
+        evaluations=evaluations,
+        versus=versus,
+        sizes=sizes,
+        seed_study=None,
+    )
+    assert "in 1 of the 10 classes" in text and "follows the dense layers' granularity" in text
+    assert "`control_keras` beats `keras_float`" in text and "one training run" in text
+    sizes.loc["qat_int8", "gzip bytes"] = 70_000
+    assert "do not split by granularity alone" in conclusions.qat(
+        qat_epochs=2,
+        before=before,
+        evaluations=evaluations,
+        versus=versus,
+        sizes=sizes,
+        seed_study=None,
+    )
+
+
+@pytest.mark.parametrize("names", [["a"], ["a", "b"], ["a", "b", "c"]])
+def test_join(names):
+    assert conclusions._join(names) == {1: "a", 2: "a and b", 3: "a, b and c"}[len(names)]
