@@ -144,7 +144,8 @@ def _refusal(error: str) -> tuple[str, str]:
     from helpers.mcu import refusal_reason
 
     operation, reason = refusal_reason(error)
-    return (f"{operation}, " if operation else ""), reason.replace("|", "\\|")[:110]
+    reason = reason if len(reason) <= 90 else reason[:89] + "…"
+    return (f"{operation}, " if operation else ""), reason.replace("|", "\\|")
 
 
 def summary_markdown(summary: Mapping) -> str:
