@@ -357,6 +357,11 @@ def build_summary(
     }
 
 
+def _latest(metrics: Mapping[str, Mapping], key: str):
+    """``key`` from the last notebook (in chain order) whose metrics have it, else None."""
+    return next((p[key] for p in reversed(list(metrics.values())) if p.get(key)), None)
+
+
 def write_summary(artifacts_dir: Path, summary: Mapping) -> Path:
     """Write ``summary.md`` and ``summary.json`` (last, so its presence means both are new)."""
     artifacts.write_text(Path(artifacts_dir) / "summary.md", report.summary_markdown(summary))

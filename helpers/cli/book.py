@@ -211,7 +211,7 @@ def check_run(
         )
     figure = artifacts_dir / _readme_module().SOURCE_FIGURE
     if not figure.is_file():
-        raise BookRefused(f"{shown(figure)} is missing (notebook 05 draws it). {rerun}")
+        raise BookRefused(f"{shown(figure)} is missing (notebook 07 draws it). {rerun}")
     return Run(
         outputs=outputs,
         artifacts=artifacts_dir,
@@ -328,10 +328,15 @@ def write_source(run: Run, source: Path, readme_text: str) -> None:
 
     readme = _readme_module()
     title = readme_introduction(readme_text).splitlines()[0].lstrip("# ").strip()
-    results = readme.readme_results(run.summary, run.log)
-    figure = source / readme.README_FIGURE
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(run.artifacts / readme.SOURCE_FIGURE, figure)
+    seed_study = run.artifacts / "seed_study.json"
+    results = readme.readme_results(
+        run.summary, run.log, json.loads(seed_study.read_text()) if seed_study.is_file() else None
+    )
+    for target, origin in readme.FIGURES:
+        if (run.artifacts / origin).is_file():
+            figure = source / target
+            figure.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run.artifacts / origin, figure)
     (source / "conf.py").write_text(conf_py(title, footer_html(run)))
     (source / "index.md").write_text(landing_page(run, readme_text, results))
     for path in run.notebooks:

@@ -18,7 +18,9 @@ from helpers.benchmark import CONTROL_BAND
 README_START = "<!-- results:start (written by `make readme-results`; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
 README_FIGURE = "docs/size_vs_accuracy.png"
-SOURCE_FIGURE = "figures/05_size_vs_accuracy.png"
+SOURCE_FIGURE = "figures/07_frontier.png"  # every notebook's files, runtime defects apart
+BATCH_FIGURE, BATCH_SOURCE = "docs/batch_curve.png", "figures/06_batch_curve.png"
+FIGURES = ((README_FIGURE, SOURCE_FIGURE), (BATCH_FIGURE, BATCH_SOURCE))  # (README path, run's)
 
 
 def seed_table(seed_study: Mapping) -> str:
@@ -119,6 +121,17 @@ def readme_results(
             + ". Each interval in the table covers one study's rounds; the spread between "
             "studies is how much more one run moves.",
         ]
+    best = summary.get("best_batch") or {}
+    if best:
+        lines += [
+            "",
+            "Batch size changes the answer (notebook 06's batch curve, for float32 and the files "
+            "fastest at batch 1): the batch with the lowest time per image is "
+            + ", ".join(f"{batch} for `{name}`" for name, batch in best.items())
+            + ".",
+            "",
+            f"![Time per image against batch size]({BATCH_FIGURE})",
+        ]
     lines += ["", "Notebook 06 explains int8's speed on this CPU layer by layer; yours may differ."]
     tflm = report.tflm_table(summary["variants"])
     if tflm.count("\n") > 1:
@@ -178,10 +191,12 @@ def main() -> int:
     artifacts.write_text(
         readme, update_readme(readme.read_text(), readme_results(summary, run_log, seed_study))
     )
-    figure = artifacts.REPO_ROOT / README_FIGURE
-    figure.parent.mkdir(exist_ok=True)
-    shutil.copy(artifacts.require(artifacts_dir, SOURCE_FIGURE), figure)
-    print(f"Updated {readme} and {figure}")
+    for target, source in FIGURES:
+        figure = artifacts.REPO_ROOT / target
+        figure.parent.mkdir(exist_ok=True)
+        shutil.copy(artifacts.require(artifacts_dir, source), figure)
+        print(f"Updated {figure}")
+    print(f"Updated {readme}")
     return 0
 
 

@@ -166,7 +166,7 @@ def write_run(root: Path, **log_changes) -> tuple[Path, Path]:
         json.dumps({"baseline_fingerprint": FINGERPRINT})
     )
     (artifacts_dir / "summary.json").write_text(json.dumps(summary()))
-    (artifacts_dir / "figures" / "05_size_vs_accuracy.png").write_bytes(png(8, 6))
+    (artifacts_dir / "figures" / "07_frontier.png").write_bytes(png(8, 6))
     outputs.mkdir()
     for name in NOTEBOOKS:
         nbformat.write(executed_notebook(name), outputs / f"{name}.ipynb")
