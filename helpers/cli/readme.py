@@ -98,9 +98,9 @@ def readme_results(
         f"the speed recommendation were timed together in {study}, "
         f"{bench.get('rounds', '?')} interleaved rounds, each with batch-1 latency and "
         f"throughput at batch {bench.get('batch_size', '?')}.{control_text} Absolute times and "
-        "images per second are not comparable between runs or machines (the same CPU family "
-        "has given twice the throughput in one run as in another); the ratios within one run "
-        "are what carry over.",
+        "images per second are not comparable between runs or machines, even on one CPU "
+        "model (other work on a shared machine, clock changes): the ratios within one run are "
+        "what carry over.",
         "",
         report.markdown_table(summary["variants"]),
         "",

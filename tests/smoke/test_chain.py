@@ -190,6 +190,8 @@ def test_figures_were_written(quick_chain):
         "05_speed.png",
         "05_confusion_int8.png",
         "05_prediction_grid.png",
+        "06_batch_curve.png",
+        "07_frontier.png",
     ):
         assert expected in figures
     assert artifacts.PREDICTIONS_DIR in {p.name for p in quick_chain.iterdir()}
