@@ -60,13 +60,6 @@ def without_optimizer(model: keras.Model) -> keras.Model:
     return bare
 
 
-def summary_text(model: keras.Model, line_length: int = 90) -> str:
-    """``model.summary()`` as one string (one output block in a notebook, not one per line)."""
-    lines: list[str] = []
-    model.summary(line_length=line_length, print_fn=lines.append)
-    return "\n".join(lines)
-
-
 def saved_sizes(model: keras.Model, folder) -> dict[str, int]:
     """Bytes of the ``.keras`` file of ``model`` as trained, and of an uncompiled copy.
 
@@ -83,7 +76,3 @@ def saved_sizes(model: keras.Model, folder) -> dict[str, int]:
         sizes[label] = path.stat().st_size
         path.unlink()
     return sizes
-
-
-def count_parameters(model: keras.Model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.get_weights()))
