@@ -180,39 +180,38 @@ def _versus_phrase(verdict: str, other: str, delta: float, ci, p: float) -> str:
     return f"{word} `{other}` ({numbers})"
 
 
+def _speed_phrase(
+    name: str, verdict: str, numbers: str, ratio: float, margin: float | None, reference: str
+) -> str:
+    """'`x` is faster than float32 (...)', a tie called a tie, a small difference flagged."""
+    if verdict == "tie":
+        return f"`{name}` is not measurably faster or slower than {reference} ({numbers})"
+    if margin is not None and abs(ratio - 1) < margin:
+        return (
+            f"`{name}` is {verdict} than {reference} by less than the {margin:.0%} this run can "
+            f"resolve ({numbers})"
+        )
+    return f"`{name}` is {verdict} than {reference} ({numbers})"
+
+
 def speed_sentence(row: Mapping, margin: float | None = None, reference: str = "float32") -> str:
     """Throughput against float32: 'faster' or 'slower' only when the interval excludes 1;
     a difference smaller than ``margin`` is flagged as too small to matter on this machine."""
     ratio, ci = row["throughput_ratio"], row["throughput_ratio_ci"]
-    verdict = speed_verdict(ci)
     numbers = f"{ratio:.2f}× {reference}'s throughput, 95% interval {_interval(ci, '{:.2f}')}"
-    if verdict == "tie":
-        return f"`{row['name']}` is not measurably faster or slower than {reference} ({numbers})"
-    if margin is not None and abs(ratio - 1) < margin:
-        return (
-            f"`{row['name']}` is {verdict} than {reference} by less than the {margin:.0%} this run "
-            f"can resolve ({numbers})"
-        )
-    return f"`{row['name']}` is {verdict} than {reference} ({numbers})"
+    return _speed_phrase(row["name"], speed_verdict(ci), numbers, ratio, margin, reference)
 
 
 def latency_sentence(row: Mapping, margin: float | None = None, reference: str = "float32") -> str:
     """Batch-1 latency against float32: 'faster' or 'slower' only when the interval of the time
     ratio excludes 1; a difference smaller than ``margin`` is flagged as too small to rank."""
     ratio, (low, high) = row["latency_ratio"], row["latency_ratio_ci"]
-    verdict = speed_verdict([1 / high, 1 / low])
     numbers = (
         f"{row['latency_ms_batch1'] * 1000:.1f} µs per image at batch 1, {ratio:.2f}× "
         f"{reference}'s time, 95% interval {low:.2f} to {high:.2f}"
     )
-    if verdict == "tie":
-        return f"`{row['name']}` is not measurably faster or slower than {reference} ({numbers})"
-    if margin is not None and abs(ratio - 1) < margin:
-        return (
-            f"`{row['name']}` is {verdict} than {reference} by less than the {margin:.0%} this run "
-            f"can resolve ({numbers})"
-        )
-    return f"`{row['name']}` is {verdict} than {reference} ({numbers})"
+    verdict = speed_verdict([1 / high, 1 / low])  # a time ratio: faster means below 1
+    return _speed_phrase(row["name"], verdict, numbers, ratio, margin, reference)
 
 
 # --------------------------------------------------------------------------- recommendation
