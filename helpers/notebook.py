@@ -180,6 +180,9 @@ def quiet_known_noise() -> None:
       ``quantized_input_stats`` API; with a representative dataset the input range is calibrated.
     * "tf.lite.Interpreter is deprecated": raised inside TensorFlow's own QuantizationDebugger.
       This project runs models in ``ai_edge_litert`` everywhere else.
+    * "Enabling `experimental_preserve_all_tensors` ... is intended for debugging": LiteRT's
+      reminder when every intermediate tensor is kept, which is what notebook 03's probe and the
+      quantizer's calibrate() and validate() (07, 08) do on purpose.
 
     It also lets pandas show long table cells whole instead of cutting them with "...".
     """
@@ -189,4 +192,5 @@ def quiet_known_noise() -> None:
     tf.get_logger().setLevel("ERROR")
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+    warnings.filterwarnings("ignore", message=r".*experimental_preserve_all_tensors")
     pd.set_option("display.max_colwidth", None)
