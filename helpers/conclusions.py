@@ -758,9 +758,12 @@ def keras3(
     skipped: int,
     quantized_accuracy: float,
     export_error: str | None,
+    tflm: Mapping | None = None,
+    twin_tflm: Mapping | None = None,
 ) -> str:
-    """Notebook 09's conclusion: the Keras 3 export against the tf_keras files, and what Keras 3's
-    own quantization does."""
+    """Notebook 09's conclusion: the Keras 3 export against the tf_keras files, what Keras 3's
+    own quantization does, and (``tflm``: each file's ``tflm_*`` fields, ``twin_tflm``: those of
+    its tf_keras twin, from notebook 08) how the files fare in LiteRT for Microcontrollers."""
     from helpers import report
     from helpers.benchmark import latency_between, speed_verdict
 
@@ -787,6 +790,28 @@ def keras3(
         "settings give the same quantization, and `model.export` is how a Keras 3 model reaches "
         "LiteRT."
     )
+    for name, fields in (tflm or {}).items():
+        twin = twins[name].stem
+        twin_arena = (twin_tflm or {}).get(twin, {}).get("tflm_arena_bytes")
+        if not fields["tflm_runs"]:
+            parts.append(f"TFLM does not run `{name}`: {fields['tflm_error']}.")
+            continue
+        arena = f"an arena of {fields['tflm_arena_bytes']:,} bytes"
+        if twin_arena:
+            arena += f" ({fields['tflm_arena_bytes'] - twin_arena:+,} against `{twin}`)"
+        untied = fields["tflm_untied_disagreements"]
+        parts.append(
+            f"TFLM runs `{name}` in {arena} and predicts the LiteRT class on "
+            f"{fields['tflm_agreement_with_litert']:.2%} of the images"
+            + (
+                " (every difference a tied output)."
+                if untied == 0 and fields["tflm_agreement_with_litert"] < 1
+                else "."
+                if untied == 0
+                else f", {untied:,} of the differences untied: the runtimes compute something "
+                "different."
+            )
+        )
     parts.append(
         f'Keras 3\'s `quantize("int8")` quantized {_join([f"`{n}`" for n in touched]) or "no layer"} '
         f"and skipped {skipped} layers with a warning; in Keras the quantized model scores "

@@ -244,3 +244,85 @@ def test_qat_conclusion_attributes_granularity_from_gzip_sizes():
 @pytest.mark.parametrize("names", [["a"], ["a", "b"], ["a", "b", "c"]])
 def test_join(names):
     assert conclusions._join(names) == {1: "a", 2: "a and b", 3: "a, b and c"}[len(names)]
+
+
+def keras3_text(tmp_path, tflm=None, twin_tflm=None, export_error="ConverterError: no"):
+    files, twins = {}, {}
+    for name, twin, size, twin_size in (
+        ("keras3_float32", "float32", 1_100, 1_000),
+        ("keras3_int8", "int8", 600, 500),
+    ):
+        files[name] = tmp_path / f"{name}.tflite"
+        files[name].write_bytes(b"x" * size)
+        twins[name] = tmp_path / f"{twin}.tflite"
+        twins[name].write_bytes(b"x" * twin_size)
+    rounds = {"latency_rounds": [1.0] * 6}
+    timing = {
+        "variants": {
+            "keras3_float32": {"latency_rounds": [1.5, 1.6, 1.5, 1.4, 1.5, 1.6]},
+            "float32": rounds,
+            "keras3_int8": {"latency_rounds": [1.0, 1.01, 0.99, 1.0, 1.02, 0.98]},
+            "int8": rounds,
+        }
+    }
+    return conclusions.keras3(
+        same=1.0,
+        evaluations={name: evaluation(0.91) for name in files},
+        versus_parent={name: comparison(0, 0) for name in files},
+        twins=twins,
+        files=files,
+        timing=timing,
+        touched=["dense", "probabilities"],
+        skipped=6,
+        quantized_accuracy=0.9101,
+        export_error=export_error,
+        tflm=tflm,
+        twin_tflm=twin_tflm,
+    )
+
+
+def tflm_fields(runs=True, arena=33_056, agreement=0.9989, untied=0, error=None):
+    return {
+        "tflm_runs": runs,
+        "tflm_error": error,
+        "tflm_arena_bytes": arena if runs else None,
+        "tflm_agreement_with_litert": agreement if runs else None,
+        "tflm_untied_disagreements": untied if runs else None,
+    }
+
+
+def test_keras3_conclusion_follows_sizes_speed_and_the_export(tmp_path):
+    text = keras3_text(tmp_path)
+    assert "1,100 bytes (+100 against `float32`)" in text
+    assert "takes 1.50× `float32`'s time at batch 1" in text and "slower" in text
+    assert "`int8`'s time at batch 1" in text and "no measurable difference" in text
+    assert "`dense` and `probabilities`" in text and "skipped 6 layers" in text
+    assert "fails (ConverterError: no)" in text
+    assert "TFLM" not in text  # no microcontroller sentence without the measurement
+    assert "succeeded in this run" in keras3_text(tmp_path, export_error=None)
+
+
+def test_keras3_conclusion_reports_tflm_against_the_twins(tmp_path):
+    twin_tflm = {"int8": {"tflm_arena_bytes": 32_608}, "float32": {"tflm_arena_bytes": 117_632}}
+    text = keras3_text(
+        tmp_path,
+        tflm={
+            "keras3_float32": tflm_fields(arena=118_080, agreement=1.0),
+            "keras3_int8": tflm_fields(),
+        },
+        twin_tflm=twin_tflm,
+    )
+    assert "`keras3_int8` in an arena of 33,056 bytes (+448 against `int8`)" in text
+    assert "99.89% of the images (every difference a tied output)" in text
+    assert "`keras3_float32` in an arena of 118,080 bytes (+448 against `float32`)" in text
+    assert "100.00% of the images." in text
+    text = keras3_text(
+        tmp_path,
+        tflm={
+            "keras3_float32": tflm_fields(runs=False, error="DEQUANTIZE refused"),
+            "keras3_int8": tflm_fields(agreement=0.7, untied=3000),
+        },
+        twin_tflm={},
+    )
+    assert "TFLM does not run `keras3_float32`: DEQUANTIZE refused." in text
+    assert "3,000 of the differences untied" in text and "against" not in text.split("TFLM runs")[1]
