@@ -163,7 +163,7 @@ CHAIN: tuple[Step, ...] = (
             "ROUNDS": Int(minimum=1, maximum=1000),
             "MIN_PASS_SECONDS": Float(minimum=0, maximum=60, exclusive_minimum=True),
             "CALIBRATION_SAMPLES": Int(minimum=1, maximum=TRAIN_IMAGES),
-            "SWEEP_CHANNELS": IntList(minimum=1, maximum=256),
+            "SWEEP_CHANNELS": IntList(minimum=1, maximum=256, allow_none=True),
             "SWEEP_BATCH": Int(minimum=1, maximum=256),
             "BATCH_CURVE": IntList(minimum=1, maximum=4096),
         },

@@ -536,6 +536,22 @@ def padding(finding: Mapping) -> str:
     return text
 
 
+def _sweep_clause(sweep: Mapping) -> str:
+    """What section 4's sweep says about the share of padding in the 1-channel int8 time."""
+    if sweep.get("block_cost_us") is None:
+        return " (the sweep of section 4 did not go past one block)"
+    fixed_share = 1 - sweep["block_cost_us"] / sweep["int8_at_one"]
+    if fixed_share > 0.5:
+        return (
+            ", but the sweep of section 4 puts most of its int8 time in a cost per output value "
+            "that does not depend on the channel count"
+        )
+    return (
+        f", and in the sweep of section 4 one block of {sweep['block']} channels is "
+        f"{1 - fixed_share:.0%} of the 1-channel int8 convolution's time"
+    )
+
+
 def speed(
     *,
     environment: Mapping,
@@ -607,11 +623,11 @@ def speed(
         "time)"
         + (
             f": its input has {layers['slowest_input_channels']} channel"
-            f"{'s' if layers['slowest_input_channels'] > 1 else ''}, padded to blocks of "
+            f"{'s' if layers['slowest_input_channels'] > 1 else ''}, computed in blocks of "
             f"{kernel['channel_block'] if kernel else 8} in int8 "
-            f"({layers['slowest_padding_factor']:.0f}× its real multiply-adds), but the sweep of "
-            "section 4 puts most of its int8 time in a cost per output value that does not depend "
-            "on the channel count. "
+            f"({layers['slowest_padding_factor']:.0f}× its real multiply-adds)"
+            + _sweep_clause(sweep)
+            + ". "
             if padded
             else ". "
         )

@@ -88,9 +88,13 @@ class Float:
 class IntList:
     minimum: int | None = None
     maximum: int | None = None
+    allow_none: bool = False
 
-    def check(self, name: str, value: Any) -> list[int]:
+    def check(self, name: str, value: Any) -> list[int] | None:
         expected = f"a non-empty list of integers{_bounds_text(self.minimum, self.maximum)}"
+        if value is None and self.allow_none:
+            return None
+        expected += " or None" if self.allow_none else ""
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
             raise _fail(name, expected, value)
         item_rule = Int(self.minimum, self.maximum)

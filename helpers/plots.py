@@ -548,15 +548,18 @@ def layer_times(table, batch_size: int) -> plt.Figure:
     return fig
 
 
-def channel_sweep(table, batch_size: int) -> plt.Figure:
-    """Time per image of one 2x2 convolution against its number of input channels."""
+def channel_sweep(table, batch_size: int, block: int = 8) -> plt.Figure:
+    """Time per image of one 2x2 convolution against its number of input channels; dotted lines
+    at the int8 kernel's blocks of ``block`` channels."""
     fig, ax = plt.subplots(figsize=(8, 4))
     channels = table.index.to_numpy()
     ax.plot(channels, table["float32 µs/image"], "o-", color=FLOAT_COLOR, label="float32")
     ax.plot(channels, table["int8 µs/image"], "s-", color=QUANT_COLOR, label="int8")
-    for boundary in range(8, int(channels.max()) + 1, 8):
+    for boundary in range(block, int(channels.max()) + 1, block):
         ax.axvline(boundary + 0.5, color="gray", linestyle=":", linewidth=1)
-    ax.set_xlabel("input channels of the convolution (dotted: blocks of 8)")
+    if channels.max() / max(1, channels.min()) > 16:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(f"input channels of the convolution (dotted: blocks of {block})")
     ax.set_ylabel("µs per image")
     ax.set_ylim(bottom=0)
     ax.set_title(f"Conv2D(32, 2×2) on 28×28: the padding effect (batch {batch_size}, XNNPACK)")

@@ -2,16 +2,25 @@
 tables and findings of its studies (the timing itself is :mod:`helpers.benchmark`).
 
 * :func:`layer_work`: multiply-adds, weights and activation bytes per image, computed from the
-  Keras model, plus the multiply-adds an int8 kernel performs when it pads every kernel tap's
-  input channels to a multiple of ``channel_block`` (XNNPACK's x86 int8 kernels use blocks of 8:
-  ``round_up_po2(group_input_channels, kr * sr)`` in ``src/operators/convolution-nhwc.c`` and the
-  per-tap zero fill in ``xnn_pack_qs8_conv_goki_w``, ``src/reference/packing.cc``).
+  Keras model, plus the multiply-adds an int8 kernel performs when it computes every kernel tap's
+  input channels in blocks of ``channel_block``. XNNPACK packs them to a multiple of ``kr``
+  (``round_up_po2(group_input_channels, kr * sr)`` in ``src/operators/convolution-nhwc.c``, zero
+  fill in ``xnn_pack_qs8_conv_goki_w``, ``src/reference/packing.cc``): 8 for its x86 int8
+  kernels without AMX, which consume 8 channels per step, so the block is 8. The AMX kernel packs
+  to 4 but multiplies each tap's channels in 64-byte tiles (``_tile_dpbssd`` over
+  ``kc & 63`` remainder tiles in ``src/qs8-qc8w-igemm/gen/
+  qs8-qc8w-igemm-16x64c4-minmax-fp32-avx512amx.c``), so its block is 64.
 * :func:`single_layer_models` and :func:`layer_inputs`: every layer rebuilt alone with its real
   input shape and weights, and the activations it really sees, to time layers one by one.
 * :func:`expected_int8_kernel`: which int8 convolution kernel XNNPACK's x86 selection code would
   choose for the CPU features present (``init_qs8_qc8w_gemm_config`` in
-  ``src/configs/gemm-config.c``, XNNPACK 8388bd78, the version LiteRT 2.3.0's build pins). The
-  runtime does not report its choice; this is what the source says it picks.
+  ``src/configs/gemm-config.c`` and the feature rules of ``src/configs/hardware-config.c``,
+  XNNPACK 8388bd78, the version LiteRT 2.3.0's build pins). AMX also needs Linux to grant the
+  process AMX tile data (``arch_prctl(ARCH_REQ_XCOMP_PERM)``), which XNNPACK requests and
+  :func:`amx_tile_data_permitted` requests the same way. XNNPACK's AVX-VNNI-INT8 branch is not
+  listed: Linux does not show that feature in ``/proc/cpuinfo``, and its kernels use the same
+  block of 8 as the AVX-VNNI ones. The runtime does not report its choice; this is what the
+  source says it picks.
 """
 
 from __future__ import annotations
@@ -26,34 +35,74 @@ import tf_keras as keras
 from helpers.benchmark import ratio_between
 from helpers.machine import cache_text, cpu_flags  # noqa: F401  (notebook 06 reads them here)
 
-# (feature flags required, kernel, how it multiplies int8) in XNNPACK's order of preference on x86.
-X86_INT8_KERNELS: tuple[tuple[frozenset[str], str, str], ...] = (
-    (frozenset({"amx_int8", "avx512_vnni"}), "qs8-qc8w igemm 16x64c4 avx512amx", "AMX tiles"),
+_AVX512 = frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl"})
+
+# (feature flags required, kernel, how it multiplies int8, kr, channels per step) in XNNPACK's
+# order of preference on x86 (gemm-config.c; the flags are /proc/cpuinfo's names).
+X86_INT8_KERNELS: tuple[tuple[frozenset[str], str, str, int, int], ...] = (
     (
-        frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni"}),
+        _AVX512 | {"avx512_vnni", "gfni", "amx_int8"},
+        "qs8-qc8w igemm 16x64c4 avx512amx",
+        "AMX tiles (tdpbssd on 16 rows of 64 bytes)",
+        4,
+        64,
+    ),
+    (
+        _AVX512 | {"avx512_vnni"},
         "qs8-qc8w igemm 7x16c8 avx512vnni",
         "8-bit dot products (vpdpbusd)",
+        8,
+        8,
     ),
-    (frozenset({"avx2", "avx_vnni", "gfni"}), "qs8-qc8w igemm 5x8c8 avxvnni", "8-bit dot products"),
     (
-        frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl"}),
-        "qs8-qc8w igemm 7x16c8 avx512skx",
-        "widened to 16 bits, then vpmaddwd",
+        frozenset({"avx2", "avx_vnni", "gfni"}),
+        "qs8-qc8w igemm 5x8c8 avxvnni",
+        "8-bit dot products",
+        8,
+        8,
     ),
-    (frozenset({"avx2"}), "qs8-qc8w igemm 3x8c8 avx2", "widened to 16 bits, then vpmaddwd"),
+    (_AVX512, "qs8-qc8w igemm 7x16c8 avx512skx", "widened to 16 bits, then vpmaddwd", 8, 8),
+    (frozenset({"avx2"}), "qs8-qc8w igemm 3x8c8 avx2", "widened to 16 bits, then vpmaddwd", 8, 8),
 )
 
 
-def expected_int8_kernel(flags: set[str]) -> dict | None:
-    """XNNPACK's expected x86 int8 convolution kernel for these CPU flags (None off x86)."""
-    for required, kernel, multiply in X86_INT8_KERNELS:
-        if required <= flags:
-            return {
-                "kernel": kernel,
-                "multiply": multiply,
-                "channel_block": 4 if "amx" in kernel else 8,
-            }
+def amx_tile_data_permitted() -> bool:
+    """Whether Linux lets this process use AMX tile data: the request XNNPACK makes before it
+    picks an AMX kernel (``hardware-config.c``); when refused, XNNPACK uses the next kernel."""
+    import ctypes
+    import platform
+    import sys
+
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return False
+    sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata = 158, 0x1023, 18
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0
+
+
+def expected_int8_kernel(flags: set[str], amx_permitted: bool | None = None) -> dict | None:
+    """XNNPACK's expected x86 int8 convolution kernel for these CPU flags (None off x86).
+
+    ``kr`` is how XNNPACK packs each tap's input channels; ``channel_block`` is how many channels
+    the kernel multiplies per step, the unit in which its time grows. ``amx_permitted`` defaults
+    to asking Linux (:func:`amx_tile_data_permitted`) when the flags offer AMX.
+    """
+    for required, kernel, multiply, kr, block in X86_INT8_KERNELS:
+        if not required <= flags:
+            continue
+        if "amx_int8" in required:
+            if amx_permitted is None:
+                amx_permitted = amx_tile_data_permitted()
+            if not amx_permitted:
+                continue
+        return {"kernel": kernel, "multiply": multiply, "kr": kr, "channel_block": block}
     return None
+
+
+def sweep_channels(block: int) -> list[int]:
+    """Input channels for the padding sweep: 1 and 2, a quarter, half and one whole block, one
+    channel past it, and two blocks (block 8: 1, 2, 4, 8, 9, 16)."""
+    return sorted({1, 2, max(1, block // 4), max(1, block // 2), block, block + 1, 2 * block})
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -84,7 +133,7 @@ def layer_work(model: keras.Model, channel_block: int = 8) -> list[dict]:
                 "input": "x".join(map(str, in_shape)),
                 "output": "x".join(map(str, out_shape)),
                 "multiply-adds": macs,
-                f"int8 multiply-adds, channels padded to {channel_block}": padded,
+                f"int8 multiply-adds, channels in blocks of {channel_block}": padded,
                 "weights": weights,
                 "float32 output bytes": 4 * outputs,
                 "int8 output bytes": outputs,

@@ -326,3 +326,13 @@ def test_keras3_conclusion_reports_tflm_against_the_twins(tmp_path):
     )
     assert "TFLM does not run `keras3_float32`: DEQUANTIZE refused." in text
     assert "3,000 of the differences untied" in text and "against" not in text.split("TFLM runs")[1]
+
+
+def test_sweep_clause_says_what_share_padding_takes():
+    finding = {"block": 64, "int8_at_one": 10.0, "block_cost_us": 2.0}
+    assert "most of its int8 time in a cost per output value" in conclusions._sweep_clause(finding)
+    heavy = conclusions._sweep_clause({**finding, "block_cost_us": 7.0})
+    assert "one block of 64 channels is 70% of the 1-channel int8 convolution's time" in heavy
+    assert "did not go past one block" in conclusions._sweep_clause(
+        {**finding, "block_cost_us": None}
+    )

@@ -43,6 +43,11 @@ def test_int_list():
     for bad in ([], "1,10", [1, "10"], [0, 10]):
         with pytest.raises(ParameterError, match="CALIBRATION_STUDY"):
             IntList(minimum=1).check("CALIBRATION_STUDY", bad)
+    assert IntList(allow_none=True).check("SWEEP_CHANNELS", None) is None
+    with pytest.raises(ParameterError, match="SWEEP_CHANNELS"):
+        IntList().check("SWEEP_CHANNELS", None)
+    with pytest.raises(ParameterError, match="or None"):
+        IntList(allow_none=True).check("SWEEP_CHANNELS", [])
 
 
 def test_optional_path():

@@ -1,0 +1,74 @@
+"""XNNPACK's x86 int8 kernel choice, as helpers.speed reads it from gemm-config.c, and the work
+the padding study expects."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import speed
+
+AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}
+SAPPHIRE_RAPIDS = {"avx2", "gfni", "avx_vnni", "avx512_vnni", "amx_int8", *AVX512}
+
+
+@pytest.mark.parametrize(
+    ("flags", "permitted", "kernel", "block"),
+    [
+        (SAPPHIRE_RAPIDS, True, "16x64c4 avx512amx", 64),
+        # Linux refused AMX tile data: XNNPACK clears AMX and takes the next branch
+        (SAPPHIRE_RAPIDS, False, "7x16c8 avx512vnni", 8),
+        # AMX needs GFNI too (use_x86_avx512vnnigfni in hardware-config.c)
+        (SAPPHIRE_RAPIDS - {"gfni"}, True, "7x16c8 avx512vnni", 8),
+        ({"avx2", "avx512_vnni", *AVX512}, True, "7x16c8 avx512vnni", 8),
+        ({"avx2", "avx_vnni", "gfni"}, True, "5x8c8 avxvnni", 8),
+        ({"avx2", "avx_vnni"}, True, "3x8c8 avx2", 8),  # AVX-VNNI without GFNI is not used
+        ({"avx2", *AVX512}, True, "7x16c8 avx512skx", 8),
+        ({"avx2"}, True, "3x8c8 avx2", 8),
+    ],
+)
+def test_expected_kernel_follows_xnnpack_order(flags, permitted, kernel, block):
+    chosen = speed.expected_int8_kernel(set(flags), amx_permitted=permitted)
+    assert chosen["kernel"].endswith(kernel)
+    assert chosen["channel_block"] == block
+    assert chosen["kr"] == (4 if "amx" in kernel else 8)
+
+
+def test_no_x86_int8_kernel_without_avx2():
+    assert speed.expected_int8_kernel({"sse4_1", "asimddp"}, amx_permitted=True) is None
+
+
+def test_amx_permission_is_only_asked_when_the_flags_offer_amx(monkeypatch):
+    asked = []
+    monkeypatch.setattr(speed, "amx_tile_data_permitted", lambda: asked.append(1) or False)
+    assert speed.expected_int8_kernel({"avx2"})["kernel"].endswith("avx2")
+    assert not asked
+    assert speed.expected_int8_kernel(SAPPHIRE_RAPIDS)["kernel"].endswith("avx512vnni")
+    assert asked == [1]
+
+
+@pytest.mark.parametrize(
+    ("block", "channels"),
+    [(8, [1, 2, 4, 8, 9, 16]), (64, [1, 2, 16, 32, 64, 65, 128]), (4, [1, 2, 4, 5, 8])],
+)
+def test_sweep_spans_one_block_and_the_next(block, channels):
+    assert speed.sweep_channels(block) == channels
+
+
+def test_layer_work_counts_channels_in_blocks():
+    import tf_keras as keras
+
+    model = keras.Sequential(
+        [
+            keras.layers.Input(shape=(5, 5, 1)),
+            keras.layers.Conv2D(2, kernel_size=2, name="conv"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(3, name="dense"),
+        ]
+    )
+    rows = {row["layer"]: row for row in speed.layer_work(model, channel_block=64)}
+    column = "int8 multiply-adds, channels in blocks of 64"
+    assert rows["conv"]["multiply-adds"] == 4 * 4 * 2 * 4 * 1  # 4x4 outputs, 2 filters, 4 taps
+    assert rows["conv"][column] == 64 * rows["conv"]["multiply-adds"]
+    assert rows["dense"]["multiply-adds"] == 32 * 3
+    assert rows["dense"][column] == 64 * 3  # 32 inputs computed as one block of 64
+    assert rows["flatten"][column] == 0
