@@ -210,7 +210,7 @@ def test_speed_notebook_recorded_its_analysis(quick_chain):
     (column,) = [k for k in conv1 if k.startswith("int8 multiply-adds")]
     kernel = speed["machine"]["expected_int8_kernel"]
     block = kernel["channel_block"] if kernel else 8  # 06's default off x86
-    assert column.endswith(f"padded to {block}")
+    assert column.endswith(f"in blocks of {block}")
     assert conv1[column] == block * conv1["multiply-adds"]  # 1 input channel padded to a block
     rows = {row["name"]: row for row in load(quick_chain, "summary.json")["variants"]}
     assert rows[fix_name]["speed_measured_in"] == "06_speed"
