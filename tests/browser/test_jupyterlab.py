@@ -74,6 +74,30 @@ def code_cell_count(jupyterlab, name: str) -> int:
     return sum(cell.cell_type == "code" for cell in notebook.cells)
 
 
+def folded_cell_count(jupyterlab, name: str) -> int:
+    """Code cells whose source is hidden (``# extra code``): JupyterLab shows them collapsed."""
+    notebook = nbformat.read(jupyterlab.notebook_dir / name, as_version=4)
+    return sum(
+        cell.cell_type == "code" and cell.metadata.get("jupyter", {}).get("source_hidden", False)
+        for cell in notebook.cells
+    )
+
+
+def expanded_prompts(page, jupyterlab, name: str) -> list[str]:
+    """The prompts of every code cell, after checking that the folded cells were collapsed (a
+    collapsed cell shows no prompt) and opening them with View > Expand All Code."""
+    collapsed = prompts(page)
+    assert collapsed.count("") == folded_cell_count(jupyterlab, name), collapsed
+    page.get_by_role("menuitem", name="View", exact=True).click()
+    page.get_by_role("menuitem", name="Expand All Code", exact=True).click()
+    page.wait_for_function(
+        "notebook => ![...document.querySelectorAll(notebook + ' .jp-CodeCell .jp-InputPrompt')]"
+        ".some(p => p.textContent.trim() === '')",
+        arg=NOTEBOOK,
+    )
+    return prompts(page)
+
+
 def tracebacks(page) -> list[str]:
     """Error outputs, and stderr outputs that carry a traceback (how JupyterLab 4.6 shows one)."""
     found = page.locator(f"{NOTEBOOK} {ERROR_OUTPUT}").all_text_contents()
@@ -86,7 +110,7 @@ def test_01_data_runs_in_jupyterlab(page, jupyterlab):
     open_and_run_all(page, jupyterlab, name)
 
     assert tracebacks(page) == []
-    ran = prompts(page)
+    ran = expanded_prompts(page, jupyterlab, name)
     assert len(ran) == code_cell_count(jupyterlab, name)
     assert all(EXECUTED.match(p) for p in ran), f"cells that did not run: {ran}"
 
@@ -101,20 +125,22 @@ def test_01_data_runs_in_jupyterlab(page, jupyterlab):
         assert width > 0, f"figure {index + 1} did not render"
 
     written = jupyterlab.artifacts_dir / "dataset.json"
-    page.get_by_text(f"Wrote {written}", exact=True).wait_for()
+    page.locator(f"{NOTEBOOK} .jp-CodeCell").last.scroll_into_view_if_needed()  # the record cell
+    page.get_by_text(f"Wrote {written}").wait_for()  # one output holds every "Wrote" line
     assert json.loads(written.read_text())["test_examples"] == 10_000
 
 
 def test_03_names_the_notebook_to_run_first(page, jupyterlab):
     """With no baseline in ARTIFACTS_DIR, 03 stops at once and says to run 02."""
     assert not (jupyterlab.artifacts_dir / "baseline.keras").exists()
-    open_and_run_all(page, jupyterlab, "03_post_training_quantization.ipynb")
+    name = "03_post_training_quantization.ipynb"
+    open_and_run_all(page, jupyterlab, name)
 
     errors = tracebacks(page)
     assert len(errors) == 1, errors
     assert "MissingArtifactError" in errors[0]
     assert "Run notebooks/02_baseline_cnn.ipynb first" in errors[0]
-    ran = prompts(page)
+    ran = expanded_prompts(page, jupyterlab, name)
     failed_at = max(i for i, p in enumerate(ran) if EXECUTED.match(p))
     assert all(p == "[ ]:" for p in ran[failed_at + 1 :]), f"cells ran after the error: {ran}"
     assert page.locator(f"{NOTEBOOK} {FIGURE_OUTPUT}").count() == 0
