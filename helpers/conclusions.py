@@ -70,9 +70,18 @@ def baseline(
         )
     if validation_loss:
         best_epoch = min(range(len(validation_loss)), key=validation_loss.__getitem__) + 1
+        rise = validation_loss[-1] / min(validation_loss) - 1
         gap_text += (
             f"; validation loss was lowest after epoch {best_epoch} of {epochs} "
             f"({min(validation_loss):.4f}, against {validation_loss[-1]:.4f} at the end)"
+            + (
+                ": still falling, no sign of overfitting in the loss"
+                if best_epoch == epochs
+                else f", {rise:.0%} above its lowest: mild overfitting at most"
+                if rise < 0.05
+                else f", {rise:.0%} above its lowest: the model has started to overfit, and "
+                "fewer epochs would do as well"
+            )
         )
     worst = min(range(len(class_accuracy)), key=class_accuracy.__getitem__)
     best = max(range(len(class_accuracy)), key=class_accuracy.__getitem__)
@@ -133,13 +142,18 @@ def stored_content(
         f"{dynamic} **float16** stores every weight and bias as float16 and adds "
         f"{float16_dequantize_ops} `DEQUANTIZE` operations that widen them to float32 before the "
         f"first computation. **int8** stores {bias_types('int8')} biases: each output sums int8 × "
-        f"int8 products ({products} per output), each product fits 16 bits and their sum needs "
-        "32, and the bias is added to that 32-bit sum with scale input scale × weight scale. "
+        f"int8 products ({products} per output); each product fits 16 bits, a sum of even two "
+        "can exceed them, so the sums are kept in 32-bit accumulators, and the bias is added to "
+        "that 32-bit sum with scale input scale × weight scale. "
         f"**16x8** stores {bias_types('int16x8')} biases, for sums of int16 × int8 products. "
         f"Weights are per-channel in both integer files: the dense kernels carry "
         f"{scales['dense']} and {scales['probabilities']} scales, one per output unit, like the "
         f"convolutions' {scales['conv1']} and {scales['conv2']}."
     )
+
+
+# notebook 01's look-alikes: the upper-body garments
+LOOK_ALIKES = {"T-shirt/top", "Pullover", "Coat", "Shirt"}
 
 
 def ties(
@@ -150,15 +164,21 @@ def ties(
     builtin_tied: int,
     builtin_tied_logits: int,
     logit_step: float,
+    kernels: Mapping | None = None,
 ) -> str:
     """Notebook 03, section 6: how many outputs tie, what ties do to accuracy and flips, where
     they start. ``evaluations``/``comparisons`` per file (against the float model); ``pairs``:
     :func:`helpers.report.tied_pairs` of the int8 file; ``builtin_*``: the int8 file's tied outputs
-    with the built-in kernels, and how many of them already had tied logit codes."""
+    with the built-in kernels, and how many of them already had tied logit codes; ``kernels``:
+    the int8 file with the built-in kernels against XNNPACK (``builtin_accuracy``,
+    ``differences``: images whose predicted class differs, ``tied_differences``: of those, tied
+    in either)."""
     int8 = evaluations["int8"].record
     per_file = _join([f"`{name}` {e.record['tied_outputs']:,}" for name, e in evaluations.items()])
     flips = comparisons["int8"]
     pair_text = _join([f"{pair} ({count})" for pair, count in pairs.items()]) if pairs else "none"
+    top_pair = set(next(iter(pairs)).split(" & ")) if pairs else set()
+    look_alikes = bool(top_pair) and top_pair <= LOOK_ALIKES
     if builtin_tied and builtin_tied_logits == builtin_tied:
         origin = (
             f"every one of the {builtin_tied:,} ties the built-in kernels produce already has the "
@@ -177,10 +197,27 @@ def ties(
         f"{int8['tied_outputs']:,} ties as the lowest tied class: accuracy "
         f"{int8['test_accuracy']:.2%}, or {int8['tie_credit_accuracy']:.2%} with ties split. Of its "
         f"{flips.flips:,} predictions that differ from the float model's, "
-        f"{flips.tied_flips or 0:,} are ties. The classes that tie most are the look-alikes of "
-        f"notebook 01: {pair_text}. Where they start: {origin}, that is, two logits less than "
+        f"{flips.tied_flips or 0:,} are ties. The classes that tie most"
+        + (" are the look-alikes of notebook 01" if look_alikes else "")
+        + f": {pair_text}. Where they start: {origin}, that is, two logits less than "
         f"one step ({logit_step:.3f}) apart. A per-class accuracy change or a flip count that "
         "involves these classes is, for the most part, the tie rule at work."
+        + (
+            f" The table's numbers come from XNNPACK, LiteRT's default; with the built-in kernels "
+            f"`int8` has {builtin_tied:,} tied outputs and scores "
+            f"{kernels['builtin_accuracy']:.2%}. The two predict a different class on "
+            f"{kernels['differences']:,} images, {kernels['tied_differences']:,} of them tied in "
+            "one of the two: "
+            + (
+                "the kernel sets round a few int8 results differently, and only ties turn that "
+                "into a different class."
+                if kernels["differences"] == kernels["tied_differences"]
+                else "some differences are not ties, so the two kernel sets compute something "
+                "different on those images."
+            )
+            if kernels
+            else ""
+        )
     )
 
 
@@ -272,19 +309,34 @@ def per_class(tests: Sequence, name: str, other: str) -> str:
         if gap.tied_flips
         else ""
     )
+    moved_tests = [t for t in tests if t.verdict != "tie"]
+    moved_flips = sum(t.flips for t in moved_tests)
+    moved_tied = sum(t.tied_flips or 0 for t in moved_tests)
+    tie_rule = (
+        f" Of the changed predictions in those classes, {moved_tied} of {moved_flips} are tied "
+        "outputs, which `argmax` gives to the class with the lower index (T-shirt/top before "
+        "Shirt, Pullover before Coat): most of this pattern is the tie rule, not a class the "
+        "file computes worse."
+        if moved_flips and moved_tied > moved_flips / 2
+        else ""
+    )
     return (
         f"Class by class, {name} against {other} (paired tests on each class's images, "
         "Benjamini-Hochberg corrected for the ten classes): "
         + (f"measurable changes in {_join(moved)}" if moved else "no class changes measurably")
         + f"; the largest gap is {CLASS_NAMES[largest]}, {gap.delta_pp:+.1f} pp "
-        f"({gap.only_model_right} against {gap.only_reference_right} images{ties})."
+        f"({gap.only_model_right} against {gap.only_reference_right} images{ties})." + tie_rule
     )
 
 
 SEED_FIELDS = {
     "int8_delta_pp": "PTQ int8 against its float baseline",
     "control_delta_pp": "the extra training alone (float control against the baseline)",
-    "qat_vs_control_int8_pp": "QAT int8 against PTQ int8 of the equally trained control",
+    "qat_vs_control_int8_per_tensor_pp": (
+        "QAT int8 against PTQ int8 of the equally trained control with per-tensor dense weights "
+        "(like for like)"
+    ),
+    "qat_vs_control_int8_pp": "QAT int8 against the control's per-channel PTQ int8",
 }
 
 
@@ -298,13 +350,13 @@ def seeds(seed_study: Mapping | None, fields: Sequence[str] = tuple(SEED_FIELDS)
     spread = seed_study["summary"]
     parts = [
         f"{SEED_FIELDS.get(f, f)} {spread[f]['mean']:+.2f} pp on average "
-        f"({spread[f]['min']:+.2f} to {spread[f]['max']:+.2f})"
+        f"(lowest {spread[f]['min']:+.2f}, highest {spread[f]['max']:+.2f})"
         for f in fields
+        if f in spread
     ]
     return (
-        f"Across the {len(seed_study['seeds'])} training seeds of the seed study (`make seeds`): "
-        + "; ".join(parts)
-        + "."
+        f"Across the {len(seed_study['seeds'])} training seeds of the seed study (`make seeds`; "
+        "the mean, and the lowest and highest seed, not an interval): " + "; ".join(parts) + "."
     )
 
 
@@ -373,9 +425,16 @@ def control(control: Mapping, margin: float) -> str:
     )
     if control["ok"]:
         return head + (
-            f"The whole interval lies within {band_low}–{band_high}: the two files measure as "
-            f"equivalent, as they must. This run resolves speed differences of about {margin:.0%}; "
-            "smaller ones are not ranked."
+            f"The whole interval lies within {band_low}–{band_high}: the two files are "
+            "equivalent within that band"
+            + (
+                ", though the interval excludes 1.00: two files with the same arithmetic still "
+                "differ a little here (memory layout, the order of the rounds)"
+                if low > 1 or high < 1
+                else ""
+            )
+            + f". This run resolves speed differences of about {margin:.0%}; smaller ones are not "
+            "ranked."
         )
     return head + (
         f"That interval reaches outside {band_low}–{band_high}, though the two files compute the "

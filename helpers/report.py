@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 from helpers.benchmark import latency_between, speed_verdict
@@ -283,6 +284,7 @@ def size_pick(candidates: Sequence[Mapping]) -> dict:
     return {
         "name": None if pick is None else pick["name"],
         "selected_on": "validation" if on_validation else "test",
+        "candidates": [r["name"] for r in candidates],
         "selected": [r["name"] for r in selected],
         "tried": tried,
         "same_size": same_size,
@@ -330,7 +332,18 @@ def speed_pick(candidates: Sequence[Mapping], studies, control: Mapping | None) 
         ),
         "runner_up": None
         if runner_up is None
-        else {"name": runner_up["name"], **versus[runner_up["name"]]},
+        else {
+            "name": runner_up["name"],
+            **versus[runner_up["name"]],
+            # files as fast as the runner-up, within the control's margin either way
+            "tied_with": [
+                r["name"]
+                for r in others
+                if r is not runner_up
+                and abs(math.log(latency_between(study, r["name"], runner_up["name"])["median"]))
+                < math.log(1 + margin)
+            ],
+        },
         "tied_with": tied,
         "margin": margin,
         "study": notebook,
@@ -393,9 +406,17 @@ def recommend(
 
 
 def _bound(test: Mapping) -> str:
+    from helpers.stats import BOOTSTRAP_RESAMPLES
+
+    floor = 1 / (BOOTSTRAP_RESAMPLES + 1)  # no resample at or below -margin
+    p = (
+        f"p ≤ {format_p(floor)} (the bootstrap's resolution)"
+        if test["p_value"] <= floor * 1.0001
+        else f"p = {format_p(test['p_value'])}"
+    )
     return (
         f"lower 95% bound {test['lower_bound_pp']:+.2f} pp against a margin of "
-        f"-{test['margin_pp']} pp, one-sided p = {format_p(test['p_value'])}"
+        f"-{test['margin_pp']} pp, one-sided {p}"
     )
 
 
@@ -415,11 +436,17 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
         )
     else:
         row, confirmed = by_name[size["name"]], size["tried"][-1]
+        same = size["same_size"]
         text = (
             f"**For size:** `{row['name']}`, {row['size_bytes']:,} bytes "
-            f"({row['ratio_to_float32']:.0%} of float32): the smallest file whose accuracy stays "
-            f"within {confirmed['margin_pp']} pp of the float baseline at 95% confidence, {where} "
-            f"({_bound(confirmed)})"
+            f"({row['ratio_to_float32']:.0%} of float32), "
+            + (
+                "the most accurate on the held-out images of the smallest files"
+                if same
+                else "the smallest file"
+            )
+            + f" whose accuracy stays within {confirmed['margin_pp']} pp of the float baseline "
+            f"at 95% confidence, {where} ({_bound(confirmed)})"
         )
         if confirmed["borderline"]:
             text += "; **borderline**: the bound lies within 0.05 pp of the margin"
@@ -430,14 +457,29 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
                 f" `{other['name']}` ({other['size_bytes']:,} bytes) passed on the held-out images "
                 f"but was not confirmed on the test set at this margin ({_bound(failed)})."
             )
-        if size["same_size"]:
+        if same:
             text += (
-                " Within 1% of that size: "
+                " Files within 1% of each other count as one size; the others of that size: "
+                + ", ".join(f"`{n}` ({by_name[n]['size_bytes']:,} bytes)" for n in same)
+                + "."
+            )
+        smaller = [
+            r
+            for r in rows
+            if r["name"] in size.get("candidates", [])
+            and r["name"] not in size["selected"]
+            and r["size_bytes"] < row["size_bytes"]
+            and _held_out(r) is not None
+        ]
+        if smaller and size["selected_on"] == "validation":
+            text += (
+                " Smaller, but not within the margin on the held-out images: "
                 + ", ".join(
-                    f"`{n}` ({by_name[n]['size_bytes']:,} bytes)" for n in size["same_size"]
+                    f"`{r['name']}` ({r['size_bytes']:,} bytes, lower bound "
+                    f"{_held_out(r)['lower_bound_pp']:+.2f} pp)"
+                    for r in sorted(smaller, key=lambda r: r["size_bytes"])
                 )
-                + "; files within 1% of each other count as one size, and the most accurate on the "
-                "held-out images is tried first."
+                + "."
             )
     parts = [text]
     best = by_name[choice["accuracy"]["name"]]
@@ -461,9 +503,16 @@ def recommendation_text(choice: Mapping, rows: Sequence[Mapping]) -> str:
         text += f". Against its own float parent: {accuracy_sentence(best)}"
         if best["verdict_vs_parent"] == "tie" and best["verdict_vs_baseline"] == "better":
             text += (
-                "; so its lead over the baseline comes from its parent's extra training, not "
-                "from quantization"
+                "; so quantizing its parent cost nothing measurable, and its lead over the "
+                "baseline comes with its parent's extra training"
             )
+            controls = [r for r in rows if r.get("role") == "control"]
+            if controls:
+                text += (
+                    " (the controls, trained the same way without it: "
+                    + ", ".join(f"`{r['name']}` {r['test_accuracy']:.2%}" for r in controls)
+                    + ")"
+                )
     parts.append(text + ".")
     if "speed" in choice:
         parts.append(speed_recommendation_text(choice["speed"]))
@@ -488,8 +537,14 @@ def speed_recommendation_text(speed: Mapping) -> str:
     runner_up = speed.get("runner_up")
     if runner_up:
         text += (
-            f"; the next fastest, `{runner_up['name']}`, takes {runner_up['median']:.2f}× its "
-            f"time (95% interval {_interval(runner_up['ci'], '{:.2f}')})"
+            f"; the next fastest, `{runner_up['name']}`"
+            + (
+                " (tied with " + ", ".join(f"`{n}`" for n in runner_up["tied_with"]) + ")"
+                if runner_up.get("tied_with")
+                else ""
+            )
+            + f", takes {runner_up['median']:.2f}× its time (95% interval "
+            f"{_interval(runner_up['ci'], '{:.2f}')})"
         )
     if speed["tied_with"]:
         text += f"; within {speed['margin']:.0%} of it, too close to rank: " + ", ".join(
@@ -640,6 +695,35 @@ def validation_frame(results: Mapping, ledger, layer_names):
                 row[f"{layer} weight SNR (dB)"] = 10 * np.log10(values["snr"])
         rows[name] = row
     return pd.DataFrame(rows).T
+
+
+def held_out_frame(rows: Sequence[Mapping]):
+    """The one rule for "no real loss" (:func:`helpers.stats.non_inferiority`) on notebook 02's
+    held-out images and on the test set, side by side, for every variant that has both (the
+    reference models and the controls are not candidates)."""
+    import pandas as pd
+
+    def verdict(test: Mapping) -> str:
+        if test["non_inferior"]:
+            return "borderline pass" if test["borderline"] else "pass"
+        return "borderline fail" if test["borderline"] else "fail"
+
+    table = {}
+    for row in rows:
+        held_out, test = row.get("noninferiority_validation"), row.get("noninferiority_test")
+        if not held_out or not test or row.get("role", "variant") != "variant":
+            continue
+        table[row["name"]] = {
+            "bytes": row["size_bytes"],
+            "held-out accuracy": row.get("validation_accuracy"),
+            "held-out Δ (pp)": held_out["delta_pp"],
+            "held-out lower bound (pp)": held_out["lower_bound_pp"],
+            "held-out": verdict(held_out),
+            "test Δ (pp)": test["delta_pp"],
+            "test lower bound (pp)": test["lower_bound_pp"],
+            "test": verdict(test),
+        }
+    return pd.DataFrame(table).T
 
 
 def tied_pairs(evaluation, limit: int = 4) -> dict[str, int]:

@@ -164,8 +164,8 @@ def per_class_comparisons(
     """:func:`compare_predictions` on each class's images separately, corrected for testing
     ``num_classes`` classes at once.
 
-    Ten tests at 5% each would call about one class in two "changed" by chance alone. So the
-    McNemar p-values are adjusted with the Benjamini-Hochberg procedure
+    Ten independent tests at 5% each would give a 40% chance (1 - 0.95**10) of calling at
+    least one class "changed" by chance alone. So the McNemar p-values are adjusted with the Benjamini-Hochberg procedure
     (``scipy.stats.false_discovery_control``), which keeps the expected share of false calls
     among the classes called below 5%; each returned comparison's ``p_value`` is the adjusted one
     (``raw_p_value`` keeps the per-class value), and its verdict needs the adjusted p below 0.05

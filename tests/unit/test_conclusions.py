@@ -66,6 +66,20 @@ def test_baseline_gap_both_ways_and_without_validation():
         class_accuracy=[0.9] * 6 + [0.6] + [0.99] * 3,
     )
     assert "4.0 percentage points above validation" in text and "lowest after epoch 2 of 3" in text
+    assert "17% above its lowest: the model has started to overfit" in text
+
+    def with_loss(losses):
+        return conclusions.baseline(
+            epochs=len(losses),
+            train_count=54_000,
+            scores=scores,
+            weights=75_609,
+            validation_loss=losses,
+            class_accuracy=[0.9] * 10,
+        )
+
+    assert "still falling, no sign of overfitting" in with_loss([0.4, 0.3, 0.29])
+    assert "1% above its lowest: mild overfitting at most" in with_loss([0.4, 0.3, 0.303])
     assert "hardest class is **Shirt** (60.0%)" in text
     reversed_gap = conclusions.baseline(
         epochs=1,
@@ -97,6 +111,20 @@ def test_ties_name_where_they_start():
     assert "7 of the 10 ties" in some and "softmax's own 1/256 step" in some
     none = conclusions.ties(**common, builtin_tied=0, builtin_tied_logits=0)
     assert "produce no tie at all" in none
+    assert "tie most are the look-alikes of notebook 01" in all_logits  # Shirt & Coat
+    common["pairs"] = {"Shirt & T-shirt/top": 20, "Bag & Sandal": 3}
+    assert "tie most are the look-alikes of notebook 01" in conclusions.ties(
+        **common, builtin_tied=164, builtin_tied_logits=164
+    )
+    common["pairs"] = {"Bag & Sandal": 20}
+    assert "look-alikes" not in conclusions.ties(**common, builtin_tied=1, builtin_tied_logits=1)
+    kernels = {"builtin_accuracy": 0.9096, "differences": 11, "tied_differences": 11}
+    text = conclusions.ties(**common, builtin_tied=164, builtin_tied_logits=164, kernels=kernels)
+    assert "with the built-in kernels `int8` has 164 tied outputs and scores 90.96%" in text
+    assert "11 images, 11 of them tied" in text and "only ties turn that" in text
+    kernels["tied_differences"] = 9
+    text = conclusions.ties(**common, builtin_tied=164, builtin_tied_logits=164, kernels=kernels)
+    assert "compute something different" in text
 
 
 def test_selective_says_whether_the_float_head_removes_the_ties():
@@ -143,6 +171,18 @@ def test_per_class_reports_corrected_changes_or_none():
     assert "measurable changes in Shirt -6.0 pp" in text and "Benjamini-Hochberg" in text
     calm = conclusions.per_class(per_class_comparisons(reference, reference, labels), "`a`", "`b`")
     assert "no class changes measurably" in calm
+    assert "tie rule" not in text  # ties unknown
+    tied = np.zeros(len(labels), bool)
+    tied[shirts[:40]] = True
+    tied_text = conclusions.per_class(
+        per_class_comparisons(model, reference, labels, tied=tied), "`a`", "`b`"
+    )
+    assert "40 of 60 are tied outputs" in tied_text and "the tie rule" in tied_text
+    tied[shirts[20:40]] = False
+    few = conclusions.per_class(
+        per_class_comparisons(model, reference, labels, tied=tied), "`a`", "`b`"
+    )
+    assert "tie rule" not in few  # 20 of 60: not most of the pattern
 
 
 def test_seeds_quote_the_study_or_say_it_is_one_seed():
@@ -152,12 +192,19 @@ def test_seeds_quote_the_study_or_say_it_is_one_seed():
         "summary": {key: {"mean": 0.1, "min": -0.2, "max": 0.4} for key in conclusions.SEED_FIELDS},
     }
     text = conclusions.seeds(study)
-    assert "Across the 3 training seeds" in text and "+0.10 pp on average (-0.20 to +0.40)" in text
+    assert "Across the 3 training seeds" in text and "not an interval" in text
+    assert "+0.10 pp on average (lowest -0.20, highest +0.40)" in text
+    assert "per-tensor dense weights (like for like)" in text  # both QAT comparisons quoted
+    assert "the control's per-channel PTQ int8" in text
+    older = {**study, "summary": {k: v for k, v in study["summary"].items() if "tensor" not in k}}
+    assert "like for like" not in conclusions.seeds(older)  # a study without the field
 
 
 def test_control_in_band_or_not():
     ok = {"ratio": 0.99, "ci": [0.95, 1.03], "band": [0.9, 1.1], "ok": True}
-    assert "measure as equivalent" in conclusions.control(ok, 0.05)
+    assert "equivalent within that band." in conclusions.control(ok, 0.05)
+    off_one = conclusions.control({**ok, "ci": [0.941, 0.993]}, 0.06)
+    assert "though the interval excludes 1.00" in off_one
     noisy = {**ok, "ci": [0.85, 1.09], "ok": False}
     assert "too noisy" in conclusions.control(noisy, 0.15)
 

@@ -85,6 +85,11 @@ def test_size_is_chosen_on_held_out_images_and_confirmed_on_the_test_set():
     assert "`a` (40 bytes) passed on the held-out images but was not confirmed" in text
     assert "lower 95% bound -0.35 pp against a margin of -0.3 pp" in text
     assert "Not recommended whatever their numbers: `e` (runtime defect" in text
+    assert "the most accurate on the held-out images of the smallest files" in text
+    assert "the others of that size: `b` (80 bytes)" in text
+    # d is smaller than the pick and failed on the held-out images: the reader is told why
+    assert "Smaller, but not within the margin on the held-out images: `d` (20 bytes" in text
+    assert "`e` (10 bytes" not in text  # excluded for its caveat, not for its accuracy
 
 
 def test_a_bound_near_the_margin_is_called_borderline():
@@ -160,6 +165,8 @@ def test_speed_is_ranked_at_batch_1_in_the_last_pick_study():
         "**For speed on this CPU** (batch 1; files timed together in notebook 06)"
     )
     assert "too close to rank: `near`" in text and "At batch 256, the highest throughput" in text
+    assert speed["runner_up"]["tied_with"] == []
+    assert "the next fastest, `near`, takes" in text
 
 
 def test_speed_margin_comes_from_the_control():
@@ -191,7 +198,19 @@ def test_qat_lead_from_training_is_attributed_to_training():
     qat = sized("qat_int8", 78, verdict_baseline="better", parent="qat_keras")
     choice = report.recommend([qat], {})
     text = report.recommendation_text(choice, [qat])
-    assert "comes from its parent's extra training, not from quantization" in text
+    assert "its lead over the baseline comes with its parent's extra training" in text
+    assert "the controls" not in text  # none recorded
+    control = {**sized("control_int8", 79), "role": "control", "test_accuracy": 0.917}
+    text = report.recommendation_text(report.recommend([qat, control], {}), [qat, control])
+    assert "(the controls, trained the same way without it: `control_int8` 91.70%)" in text
+
+
+def test_a_p_value_at_the_bootstrap_floor_is_called_a_bound():
+    from helpers.stats import BOOTSTRAP_RESAMPLES
+
+    floor = {**ni(0.5), "p_value": 1 / (BOOTSTRAP_RESAMPLES + 1)}
+    assert "one-sided p ≤ 0.0001 (the bootstrap's resolution)" in report._bound(floor)
+    assert "one-sided p = 0.02" in report._bound({**ni(0.5), "p_value": 0.02})
 
 
 def test_markdown_table_shows_intervals_and_dashes():
@@ -291,3 +310,31 @@ def test_qat_versus_ptq_sentence_branches():
     assert "PTQ of the same model keeps" in sentence(verdict="worse", ptq_loss="tie")
     with pytest.raises(ValueError, match="verdict"):
         sentence(verdict="maybe", ptq_loss="tie")
+
+
+def test_the_runner_up_names_the_files_it_ties_with():
+    rows = [timed("float32", 1.0, 1.0), timed("float16", 1.01, 0.99), timed("fix", 0.66, 1.2)]
+    late = study(
+        {"float32": [1.0] * 6, "float16": [1.01] * 6, "fix": [0.66] * 6},
+        {"float32": 1.0, "float16": 0.99, "fix": 1.2},
+    )
+    speed = report.recommend(rows, {"06_speed": late})["speed"]
+    assert speed["name"] == "fix" and speed["runner_up"]["name"] == "float32"
+    assert speed["runner_up"]["tied_with"] == ["float16"]
+    assert "the next fastest, `float32` (tied with `float16`), takes" in (
+        report.speed_recommendation_text(speed)
+    )
+
+
+def test_held_out_frame_puts_both_verdicts_side_by_side():
+    rows = [
+        sized("int8", 84, held_out=-0.52, test=-0.25),
+        sized("qat_int8", 82, held_out=0.2, test=0.39),
+        sized("keras_float", 300, held_out=None),
+        {**sized("control_int8", 84), "role": "control"},
+    ]
+    frame = report.held_out_frame(rows)
+    assert list(frame.index) == ["int8", "qat_int8"]  # no baseline, no control
+    assert frame.loc["int8", "held-out"] == "fail"
+    assert frame.loc["int8", "test"] == "borderline pass"
+    assert frame.loc["qat_int8", "held-out lower bound (pp)"] == 0.2
