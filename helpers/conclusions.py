@@ -530,6 +530,11 @@ def layers(finding: Mapping, batch_size: int) -> str:
     totals = finding["totals"]
     low, high = finding["slowest_time_ratio_ci"]
     verdict = "tie" if low <= 1 <= high else "slower" if low > 1 else "faster"
+    verdict_text = (
+        _VERDICT_WORDS[verdict]
+        if finding["slowest_coverage"] >= 0.93
+        else "too few rounds for a verdict"
+    )
     return (
         f"Per image at batch {batch_size}, the layers add up to "
         f"{totals['float32']['sum of layers'] / totals['float32']['whole model']:.0%} of the whole "
@@ -537,7 +542,7 @@ def layers(finding: Mapping, batch_size: int) -> str:
         f" of the int8 model's. The weighted layer where int8 does worst is "
         f"**{finding['slowest']}**: int8 takes {finding['slowest_time_ratio']:.2f}× its float32 time "
         f"({_coverage(finding['slowest_coverage'])} of that time ratio {low:.2f}–{high:.2f}: "
-        f"{_VERDICT_WORDS[verdict]}). The layer that costs float32 the most is "
+        f"{verdict_text}). The layer that costs float32 the most is "
         f"**{finding['heaviest_float']}** ({finding['heaviest_float_us']:.2f} µs per image), and "
         f"int8 saves the most time on **{finding['biggest_saving']}** "
         f"({finding['biggest_saving_us']:.2f} µs per image, {finding['biggest_saving_share']:.0%} "
@@ -554,8 +559,8 @@ def layers(finding: Mapping, batch_size: int) -> str:
 FIXED_COST_CANDIDATES = (
     "turning every 32-bit sum back into int8 (requantization: a float multiply by the scale, "
     "rounding, the zero point, clamping), combining the partial sums a kernel keeps for each "
-    "output (the `c8` kernels add 8 lanes together at the end of each output tile), and reading "
-    "the input through the indirection buffer (one pointer per output pixel and kernel tap)"
+    "output, and reading the input through the indirection buffer (one pointer per output pixel "
+    "and kernel tap)"
 )
 
 
@@ -628,12 +633,14 @@ def speed(
     files: Mapping,
     between: Mapping,
     batch_size: int,
+    fix_held_out: Mapping | None = None,
 ) -> str:
     """Notebook 06's conclusion: batch 1 first, the batch curve, the layer that int8 does worst,
     the fix at every batch size, the kernel library and threads, and how far one ratio moves
     between the studies of one run."""
     from helpers import machine, report
     from helpers.benchmark import latency_between, ratio_between, speed_verdict
+    from helpers.speed import fastest_by_batch, fastest_text
 
     v = pick["variants"]
     lat_low, lat_high = v["int8"]["latency_ratio_ci"]
@@ -643,7 +650,14 @@ def speed(
     spread_text = ", ".join(f"{where} {ratio:.2f}×" for where, ratio in spread.items())
     inside = all(thr_low <= r <= thr_high for r in spread.values())
     per_model = curve.pivot_table(index="batch", columns="model", values="µs/image")
-    best = {m: int(per_model[m].idxmin()) for m in per_model.columns}
+    margin = report.speed_margin(control)
+    fastest_at = fastest_text(fastest_by_batch(curve_studies, margin))
+    float32_range = (
+        f"; float32 takes from {per_model['float32'].min():.2f} to "
+        f"{per_model['float32'].max():.2f} µs per image across these batch sizes"
+        if len(per_model.index) > 1
+        else ""
+    )
     fix_at = {
         b: ratio_between(s, fix_name, "int8")
         for b, s in curve_studies.items()
@@ -653,11 +667,39 @@ def speed(
     slower = [b for b, r in fix_at.items() if r["ci"][1] < 1]
     fix_latency = latency_between(pick, fix_name, "int8")
     builtin = ratio_between(kernels, "int8, builtin, 1 thread(s)", "float32, builtin, 1 thread(s)")
-    threads = {
-        n: ratio_between(kernels, f"{n}, default, 2 thread(s)", f"{n}, default, 1 thread(s)")
-        for n in files
-    }
+    builtin_vs_xnnpack = ratio_between(
+        kernels, "int8, builtin, 1 thread(s)", "float32, default, 1 thread(s)"
+    )
+
+    def thread_text(resolver: str) -> str:
+        parts = []
+        for n in files:
+            r = ratio_between(
+                kernels, f"{n}, {resolver}, 2 thread(s)", f"{n}, {resolver}, 1 thread(s)"
+            )
+            word = {"faster": "faster", "slower": "slower", "tie": "no measurable change"}[
+                speed_verdict(r["ci"])
+            ]
+            parts.append(f"`{n}` {r['median']:.2f}× ({r['ci'][0]:.2f}–{r['ci'][1]:.2f}: {word})")
+        return ", ".join(parts)
+
     padded = layers["slowest_padding_factor"] > 1.5
+    if fix_held_out:
+        keeps = fix_held_out["non_inferior"]
+        fix_candidate = (
+            f" On notebook 02's held-out images `{fix_name}` has a lower bound of "
+            f"{fix_held_out['lower_bound_pp']:+.2f} pp against the float baseline (margin "
+            f"-{fix_held_out['margin_pp']} pp): "
+            + (
+                "it keeps accuracy by the tutorial's rule, so it competes for the speed "
+                "recommendation."
+                if keeps
+                else "it does not keep accuracy by the tutorial's rule, so however fast it is, "
+                "the speed recommendation (notebook 05's rule, in the summary) is another file."
+            )
+        )
+    else:
+        fix_candidate = ""
     text = (
         f"On {environment['cpu']} ({machine.feature_text(environment)}), with XNNPACK and 1 "
         f"thread, **one image at a time** full int8 takes {v['int8']['latency_ratio']:.2f}× "
@@ -672,14 +714,14 @@ def speed(
             else "the spread between studies is wider than this interval, so read the interval "
             "as a lower bound on how much the ratio moves within a run."
         )
-        + " Batch size changes the picture: each model's best batch on the curve is "
-        + ", ".join(f"`{m}` {b} ({per_model[m][b]:.2f} µs per image)" for m, b in best.items())
-        + f"; float32 takes {per_model['float32'].iloc[0]:.2f} µs per image at batch "
-        f"{per_model.index[0]} and {per_model['float32'].iloc[-1]:.2f} at batch "
-        f"{per_model.index[-1]}. Most of the time int8 saves is saved on **"
-        f"{layers['biggest_saving']}** ({layers['biggest_saving_share']:.0%}). Layer by layer, int8 "
-        f"does worst on **{layers['slowest']}** ({layers['slowest_time_ratio']:.2f}× its float32 "
-        "time)"
+        + " Fastest per image at each batch size of the curve (files within the "
+        f"{margin:.0%} this run resolves count as tied): "
+        + fastest_at
+        + float32_range
+        + ". Of the time int8 saves on the layers it speeds up, the largest share "
+        f"({layers['biggest_saving_share']:.0%}) is on **{layers['biggest_saving']}**. Layer by "
+        f"layer, int8 does worst on **{layers['slowest']}** ({layers['slowest_time_ratio']:.2f}× "
+        "its float32 time)"
         + (
             f": its input has {layers['slowest_input_channels']} channel"
             f"{'s' if layers['slowest_input_channels'] > 1 else ''}, computed in blocks of "
@@ -700,17 +742,21 @@ def speed(
             else "not measurably faster than full int8 at any batch size of the curve"
         )
         + (f" and slower at batch {', '.join(map(str, slower))}" if slower else "")
-        + ". With the interpreter's built-in kernels instead of XNNPACK, int8 runs at "
+        + "."
+        + fix_candidate
+        + " With the interpreter's built-in kernels for both, int8 runs at "
         f"{builtin['median']:.2f}× float32's throughput ({builtin['ci'][0]:.2f}–"
-        f"{builtin['ci'][1]:.2f}). A second thread gives "
-        + ", ".join(
-            f"`{n}` {r['median']:.2f}× ({r['ci'][0]:.2f}–{r['ci'][1]:.2f})"
-            for n, r in threads.items()
-        )
-        + " its 1-thread throughput with XNNPACK, on a machine whose other work competes for the "
-        f'same {environment["logical_cpus"]} logical cores. The answer to "is int8 faster?" '
-        "depends on the CPU's instructions, the kernel library, the batch size and the layer "
-        "shapes: measure it, layer by layer if it surprises you."
+        f"{builtin['ci'][1]:.2f}); against float32 on XNNPACK, built-in int8 runs at "
+        f"{builtin_vs_xnnpack['median']:.2f}× ({builtin_vs_xnnpack['ci'][0]:.2f}–"
+        f"{builtin_vs_xnnpack['ci'][1]:.2f}). A second thread, against one, with XNNPACK: "
+        + thread_text("default")
+        + "; with the built-in kernels: "
+        + thread_text("builtin")
+        + f". This machine has {environment['logical_cpus']} logical cores and anything else "
+        "running on it competes with a second thread, so these thread ratios are this run's (the "
+        'causes are not examined here). The answer to "is int8 faster?" depends on the CPU\'s '
+        "instructions, the kernel library, the batch size and the layer shapes: measure it, "
+        "layer by layer if it surprises you."
     )
     return text
 

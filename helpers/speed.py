@@ -320,6 +320,42 @@ def curve_rows(study: Mapping, batch: int) -> list[dict]:
     return rows
 
 
+def fastest_by_batch(curve_studies: Mapping[int, Mapping], margin: float) -> list[dict]:
+    """For each batch size of the curve, the file with the lowest time per image, and the files
+    within ``margin`` of it (paired throughput ratio): too close to rank."""
+    rows = []
+    for batch in sorted(curve_studies):
+        study = curve_studies[batch]
+        us = {n: 1e6 / r["throughput_ips"] for n, r in study["variants"].items()}
+        fastest = min(us, key=us.get)
+        rows.append(
+            {
+                "batch": int(batch),
+                "fastest": fastest,
+                "us_per_image": us[fastest],
+                "tied_with": [
+                    n
+                    for n in us
+                    if n != fastest and ratio_between(study, fastest, n)["median"] < 1 + margin
+                ],
+            }
+        )
+    return rows
+
+
+def fastest_text(rows: Sequence[Mapping]) -> str:
+    """'batch 1 `a`; batch 8 `a` (tied with `b`)' from :func:`fastest_by_batch`."""
+    return "; ".join(
+        f"batch {r['batch']} `{r['fastest']}`"
+        + (
+            " (tied with " + ", ".join(f"`{n}`" for n in r["tied_with"]) + ")"
+            if r["tied_with"]
+            else ""
+        )
+        for r in rows
+    )
+
+
 def best_batches(curve) -> dict[str, int]:
     """Each model's batch size with the lowest time per image on the batch curve."""
     return {
@@ -384,15 +420,24 @@ def between_studies(studies: Mapping[str, Mapping | None], batch_size: int) -> d
     spread between studies shows how much more a run moves."""
     throughput, latency = {}, {}
     for label, study in studies.items():
-        if not study or not {"int8", "float32"} <= set(study["variants"]):
+        if not study:
+            continue
+        # section 8's study names its configurations "int8, default, 1 thread(s)"
+        int8, float32 = (
+            next(
+                (n for n in (name, f"{name}, default, 1 thread(s)") if n in study["variants"]), None
+            )
+            for name in ("int8", "float32")
+        )
+        if int8 is None or float32 is None:
             continue
         if study["settings"]["batch_size"] == batch_size:
-            throughput[label] = ratio_between(study, "int8", "float32")["median"]
-        if "latency_rounds" in study["variants"]["int8"]:
+            throughput[label] = ratio_between(study, int8, float32)["median"]
+        if "latency_rounds" in study["variants"][int8]:
             latency[label] = float(
                 np.median(
-                    np.asarray(study["variants"]["int8"]["latency_rounds"])
-                    / np.asarray(study["variants"]["float32"]["latency_rounds"])
+                    np.asarray(study["variants"][int8]["latency_rounds"])
+                    / np.asarray(study["variants"][float32]["latency_rounds"])
                 )
             )
     return {"int8 / float32 throughput": throughput, "int8 / float32 time at batch 1": latency}

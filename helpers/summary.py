@@ -345,6 +345,7 @@ def build_summary(
             ),
             None,
         ),
+        "fastest_by_batch": _latest(metrics, "fastest_by_batch"),
         "benchmark": {
             notebook: payload["speed"]["settings"]
             for notebook, payload in metrics.items()

@@ -393,6 +393,16 @@ def test_readme_section_is_rebuilt_from_a_summary():
     }
     with_seeds = readme.readme_results(summary, log, seeds)
     assert "**Several training seeds**" in with_seeds and "| 2 | 91.00% | -0.10 |" in with_seeds
+    assert "like for like" not in with_seeds  # this study has no per-tensor field
+    assert "batch curve" not in with_seeds  # no curve recorded
+    summary["fastest_by_batch"] = [
+        {"batch": 1, "fastest": "fix", "us_per_image": 9.0, "tied_with": []},
+        {"batch": 256, "fastest": "fix", "us_per_image": 7.0, "tied_with": ["dynamic_range"]},
+    ]
+    curve = readme.readme_results(summary, log)
+    assert "batch 1 `fix`; batch 256 `fix` (tied with `dynamic_range`)" in curve
+    assert readme.BATCH_FIGURE in curve
+    del summary["fastest_by_batch"]
     summary["speed_control"] = {"ratio": 1.08, "ci": [1.02, 1.15], "ok": False, "band": [0.9, 1.1]}
     assert "NOT inside the 0.90–1.10 band" in readme.readme_results(summary, log)
     old = f"a\n{readme.README_START}\nold\n{readme.README_END}\nb"

@@ -72,3 +72,43 @@ def test_layer_work_counts_channels_in_blocks():
     assert rows["dense"]["multiply-adds"] == 32 * 3
     assert rows["dense"][column] == 64 * 3  # 32 inputs computed as one block of 64
     assert rows["flatten"][column] == 0
+
+
+def test_between_studies_reads_every_study_that_timed_both_files():
+    def study(names, batch, throughput, latency=None):
+        variants = {}
+        for name, rounds in zip(names, throughput, strict=True):
+            variants[name] = {"throughput_rounds": rounds}
+            if latency:
+                variants[name]["latency_rounds"] = latency[names.index(name)]
+        return {"settings": {"batch_size": batch}, "variants": variants}
+
+    plain = study(["int8", "float32"], 256, [[2.0] * 3, [1.0] * 3], [[3.0] * 3, [1.0] * 3])
+    kernels = study(
+        ["int8, default, 1 thread(s)", "float32, default, 1 thread(s)"],
+        256,
+        [[1.5] * 3, [1.0] * 3],
+    )
+    other_batch = study(["int8", "float32"], 8, [[9.0] * 3, [1.0] * 3])
+    only_one = study(["int8"], 256, [[1.0] * 3])
+    found = speed.between_studies(
+        {"a": plain, "kernels": kernels, "b8": other_batch, "one": only_one, "none": None}, 256
+    )
+    assert found["int8 / float32 throughput"] == {"a": 2.0, "kernels": 1.5}
+    assert found["int8 / float32 time at batch 1"] == {"a": 3.0}
+
+
+def test_fastest_by_batch_calls_files_within_the_margin_tied():
+    def variant(ips, rounds):
+        return {"throughput_ips": ips, "throughput_rounds": rounds}
+
+    studies = {
+        8: {"variants": {"a": variant(100, [100] * 3), "b": variant(98, [98] * 3)}},
+        1: {"variants": {"a": variant(50, [50] * 3), "b": variant(80, [80] * 3)}},
+    }
+    rows = speed.fastest_by_batch(studies, margin=0.05)
+    assert [(r["batch"], r["fastest"], r["tied_with"]) for r in rows] == [
+        (1, "b", []),
+        (8, "a", ["b"]),  # 2% apart: within the margin
+    ]
+    assert speed.fastest_text(rows) == "batch 1 `b`; batch 8 `a` (tied with `b`)"
