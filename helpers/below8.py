@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from helpers import stats, tflite_file
-from helpers.evaluate import Evaluation, evaluate_tflite
+from helpers.evaluate import evaluate_tflite
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Ledger:
     layers: Sequence[str]
     entries: dict = field(default_factory=dict)
 
-    def measure(self, name: str, content: bytes, description: str) -> Evaluation:
+    def measure(self, name: str, content: bytes, description: str) -> None:
+        """Evaluate ``content`` and keep it under ``name`` (``ledger[name]`` reads it back)."""
         evaluation = evaluate_tflite(content, self.data)
         weights = {
             r["layer"]: r["dtype"]
@@ -50,7 +51,9 @@ class Ledger:
             ),
             "weights": "/".join(weights.get(layer, "?") for layer in self.layers),
         }
-        return evaluation
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
 
     def __getitem__(self, name: str) -> dict:
         return self.entries[name]

@@ -442,17 +442,32 @@ def checks_frame(checks: dict):
 
     rows = {}
     for name, check in checks.items():
+        d = check.diagnosis
         rows[name] = {
-            "XNNPACK accuracy": round(check.accuracy["xnnpack"], 4),
-            "built-in accuracy": round(check.accuracy["builtin"], 4),
+            "default path (XNNPACK) accuracy": round(check.accuracy["xnnpack"], 4),
+            "built-in only accuracy": round(check.accuracy["builtin"], 4),
             "paths agree on": f"{check.paths_agreement:.2%}",
             "largest class share": f"{check.largest_class_share:.0%}",
-            "reference accuracy": "–"
-            if check.diagnosis is None
-            else f"{check.diagnosis.reference_accuracy:.2%}",
-            "computed correctly by": check.verdict,
+            "reference accuracy": "–" if d is None else f"{d.reference_accuracy:.2%}",
+            "default path agrees with reference": "–"
+            if d is None
+            else f"{d.paths['xnnpack'].agreement:.2%}",
+            "built-in agrees with reference": "–"
+            if d is None
+            else f"{d.paths['builtin'].agreement:.2%}",
+            "computed correctly by": VERDICT_WORDS[check.verdict],
         }
     return pd.DataFrame(rows).T
+
+
+# How each verdict reads: the default path is XNNPACK for the operations it takes and the
+# built-in kernels for the rest; the other path is the built-in kernels alone.
+VERDICT_WORDS = {
+    "both": "both paths",
+    "xnnpack only": "the default path only",
+    "builtin only": "the built-in kernels only",
+    "neither": "neither path",
+}
 
 
 def _stored_features(content: bytes) -> set[tuple[str, str]]:
@@ -476,13 +491,25 @@ def caveat(check: PathCheck, content: bytes) -> str | None:
     one); None when both do."""
     if check.diagnosis is None or check.verdict == "both":
         return None
+    from helpers.evaluate import execution_plan
+
     d = check.diagnosis
     right = {
-        "xnnpack only": "only XNNPACK computes it correctly",
+        "xnnpack only": "only the default path (XNNPACK) computes it correctly",
         "builtin only": "only the built-in kernels compute it correctly",
-        "neither": "neither XNNPACK nor the built-in kernels compute it correctly",
+        "neither": "neither the default path nor the built-in kernels alone compute it correctly",
     }[check.verdict]
-    numbers = ", ".join(f"{path} {p.accuracy:.2%}" for path, p in d.paths.items())
+    if check.verdict == "neither":
+        left = sorted(set(execution_plan(content)["builtin"]) & set(tflite_file.WEIGHTED_OPS))
+        if left:
+            right += (
+                f" (XNNPACK does not take its {' and '.join(left)} operations, so both paths "
+                "run the built-in kernels there)"
+            )
+    numbers = ", ".join(
+        f"{'default path' if path == 'xnnpack' else 'built-in only'} {p.accuracy:.2%}"
+        for path, p in d.paths.items()
+    )
     script = reproduction(content)
     return (
         f"runtime defect: {right} (on {check.images:,} test images, the float reference rebuilt "

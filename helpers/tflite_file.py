@@ -181,7 +181,7 @@ def constants_table(content: bytes, layer_names: Sequence[str] = ()) -> list[dic
                 "shape": "x".join(map(str, info.shape)),
                 "bytes": info.nbytes,
                 "scales": int(info.scales.size),
-                "zero points": ",".join(map(str, sorted(set(info.zero_points.tolist()))))
+                "zero-point values": ",".join(map(str, sorted(set(info.zero_points.tolist()))))
                 if info.zero_points.size
                 else "–",
             }

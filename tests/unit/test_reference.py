@@ -257,3 +257,41 @@ def test_diagnose_names_litert_builtin_blockwise_relu_defect(blockwise_file, vec
 )
 def test_verdict_names_the_paths(correct, expected):
     assert reference.verdict(correct) == expected
+
+
+def test_caveat_and_table_name_the_paths(blockwise_file, vectors):
+    labels = reference.reference_outputs(blockwise_file, vectors).argmax(axis=1)
+    check = reference.check_paths(blockwise_file, vectors, labels)
+    assert check.verdict == "xnnpack only"
+    text = reference.caveat(check, blockwise_file)
+    assert text.startswith("runtime defect: only the default path (XNNPACK) computes it correctly")
+    assert "blockwise_int4_fc_activation.py" in text and "built-in only" in text
+    row = reference.checks_frame({"file": check}).loc["file"]
+    assert row["computed correctly by"] == "the default path only"
+    assert float(row["default path agrees with reference"].rstrip("%")) > 99
+    assert float(row["built-in agrees with reference"].rstrip("%")) < 95
+
+
+def test_a_neither_caveat_says_when_both_paths_share_the_builtin_kernel(float32_file, images):
+    """A float file whose every operation XNNPACK takes: no shared built-in kernel to name."""
+    labels = np.zeros(len(images), dtype=np.int64)
+    broken = reference.Diagnosis(
+        reference_accuracy=1.0,
+        paths={
+            name: reference.PathResult(
+                accuracy=0.1, agreement=0.1, nonfinite_images=0, correct=False
+            )
+            for name in ("xnnpack", "builtin")
+        },
+        verdict="neither",
+    )
+    check = reference.PathCheck(
+        accuracy={"xnnpack": 0.1, "builtin": 0.1},
+        paths_agreement=0.5,
+        largest_class_share=0.9,
+        diagnosis=broken,
+        images=len(labels),
+    )
+    text = reference.caveat(check, float32_file)
+    assert "neither the default path nor the built-in kernels alone" in text
+    assert "so both paths run the built-in kernel" not in text
