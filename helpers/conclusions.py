@@ -907,17 +907,31 @@ def keras3(
     files: Mapping,
     timing: Mapping,
     touched: Sequence[str],
-    skipped: int,
+    skipped: Sequence[str],
     quantized_accuracy: float,
     export_error: str | None,
     tflm: Mapping | None = None,
     twin_tflm: Mapping | None = None,
+    margin: float = 0.05,
+    same_quantization: bool = True,
 ) -> str:
     """Notebook 09's conclusion: the Keras 3 export against the tf_keras files, what Keras 3's
     own quantization does, and (``tflm``: each file's ``tflm_*`` fields, ``twin_tflm``: those of
-    its tf_keras twin, from notebook 08) how the files fare in LiteRT for Microcontrollers."""
+    its tf_keras twin, from notebook 08) how the files fare in LiteRT for Microcontrollers.
+    ``skipped``: the layer classes Keras 3 warned about; ``margin``: the speed difference this
+    run resolves (:func:`helpers.report.speed_margin` of the study's float16 control);
+    ``same_quantization``: every file stores its twin's weights and scales
+    (:func:`helpers.tflite_file.quantization_fingerprint`)."""
+    from collections import Counter
+
     from helpers import report
-    from helpers.benchmark import latency_between, speed_verdict
+    from helpers.benchmark import latency_between, ratio_between, speed_verdict
+
+    def speed_word(low: float, high: float, median: float) -> str:
+        """An interval of a speed ratio (>1: faster): a verdict only beyond ``margin``."""
+        if abs(math.log(median)) <= math.log(1 + margin) or speed_verdict([low, high]) == "tie":
+            return "no difference this run resolves"
+        return speed_verdict([low, high])
 
     parts = [
         f"Rebuilt in Keras 3 with the baseline's weights, the model predicts the same class as "
@@ -927,20 +941,31 @@ def keras3(
         twin = twin_path.stem
         size, twin_size = files[name].stat().st_size, twin_path.stat().st_size
         latency = latency_between(timing, name, twin)
-        verdict = speed_verdict([1 / latency["ci"][1], 1 / latency["ci"][0]])
+        throughput = ratio_between(timing, name, twin)
+        batch = timing["settings"]["batch_size"]
         parts.append(
             f"`{name}` is {size:,} bytes ({size - twin_size:+,} against `{twin}`), scores "
             f"{evaluations[name].record['test_accuracy']:.2%} ("
             + report.comparison_clause(versus_parent[name], "keras3_keras")
-            + f"), and takes {latency['median']:.2f}× `{twin}`'s time at batch 1 (95% interval "
+            + f"), takes {latency['median']:.2f}× `{twin}`'s time at batch 1 (95% interval "
             f"{latency['ci'][0]:.2f}–{latency['ci'][1]:.2f}: "
-            + {"faster": "faster", "slower": "slower", "tie": "no measurable difference"}[verdict]
+            + speed_word(1 / latency["ci"][1], 1 / latency["ci"][0], 1 / latency["median"])
+            + f") and runs at {throughput['median']:.2f}× its throughput at batch {batch} "
+            f"({throughput['ci'][0]:.2f}–{throughput['ci'][1]:.2f}: "
+            + speed_word(*throughput["ci"], throughput["median"])
             + ")."
         )
     parts.append(
-        "The extra bytes and operations come from the open batch dimension: the same converter "
-        "settings give the same quantization, and `model.export` is how a Keras 3 model reaches "
-        "LiteRT."
+        f"This study resolves speed differences of about {margin:.0%} (its float16 control); "
+        "smaller ones are not rankings. The extra bytes and operations come from Keras 3's "
+        "`Flatten`, which reads the batch size at run time where `tf_keras`'s reshapes to a "
+        "constant shape"
+        + (
+            "; each file stores the same weights and scales as its twin, so `model.export` is "
+            "how a Keras 3 model reaches LiteRT."
+            if same_quantization
+            else "; the stored weights or scales differ from the twins' too (see the table)."
+        )
     )
     for name, fields in (tflm or {}).items():
         twin = twins[name].stem
@@ -964,10 +989,12 @@ def keras3(
                 "different."
             )
         )
+    counts = Counter(skipped)
+    warned = _join([f"{k} (×{v})" if v > 1 else k for k, v in counts.items()]) if counts else ""
     parts.append(
-        f'Keras 3\'s `quantize("int8")` quantized {_join([f"`{n}`" for n in touched]) or "no layer"} '
-        f"and skipped {skipped} layers with a warning; in Keras the quantized model scores "
-        f"{quantized_accuracy:.2%}. "
+        f'Keras 3\'s `quantize("int8")` quantized {_join([f"`{n}`" for n in touched]) or "no layer"}'
+        + (f" and warned that {warned} have no `quantize` method" if warned else "")
+        + f"; in Keras the quantized model scores {quantized_accuracy:.2%}. "
         + (
             f"Its export to LiteRT fails ({export_error}): Keras 3 quantization serves int8 "
             "inside Keras; for a LiteRT file, quantize with the converter (notebook 03) or LiteRT "

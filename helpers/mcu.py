@@ -637,9 +637,9 @@ def fits_budget(
         if arena is None:
             reasons.append("does not run in TFLM")
         elif not ram_ok:
-            reasons.append(f"arena {arena / KB:.1f} KB > {ram_budget_kb:g} KB of RAM")
+            reasons.append(f"arena {arena / KB:.1f} KiB > {ram_budget_kb:g} KiB of RAM")
         if not flash_ok:
-            reasons.append(f"file {file_bytes / KB:.1f} KB > {flash_budget_kb:g} KB of flash")
+            reasons.append(f"file {file_bytes / KB:.1f} KiB > {flash_budget_kb:g} KiB of flash")
         verdicts[name] = {
             "arena_kb": None if arena is None else round(arena / KB, 1),
             "file_kb": round(file_bytes / KB, 1),
@@ -652,7 +652,7 @@ def fits_budget(
 
 
 def _kb(value: float) -> str:
-    return f"{value / KB:,.1f} KB"
+    return f"{value / KB:,.1f} KiB"
 
 
 _FAILED_NODE = re.compile(r"\s*Node (\w+) \(number \d+\) failed to \w+ with status \d+")
@@ -730,9 +730,11 @@ def conclusion(
     if faithful:
         arena = {n: results[n]["tflm_arena_bytes"] for n in faithful}
         smallest, largest = min(arena, key=arena.get), max(arena, key=arena.get)
+        same = [n for n in faithful if n != smallest and arena[n] == arena[smallest]]
         parts.append(
-            f"Among the files it runs faithfully, the smallest arena is `{smallest}`'s, "
-            f"{_kb(arena[smallest])}"
+            f"Among the files it runs faithfully, the smallest arena is `{smallest}`'s"
+            + (" (and " + ", ".join(f"`{n}`'s" for n in same) + ", the same)" if same else "")
+            + f", {_kb(arena[smallest])}"
             + (
                 f", {arena[largest] / arena[smallest]:.1f}× less than `{largest}`'s "
                 f"{_kb(arena[largest])}."
@@ -769,7 +771,7 @@ def conclusion(
             f"{r['tflm_accuracy']:.2%} in TFLM."
         )
     fitting = [name for name, v in verdicts.items() if v["fits"] and name in running]
-    budget = f"{ram_budget_kb:g} KB of RAM and {flash_budget_kb:g} KB of flash"
+    budget = f"{ram_budget_kb:g} KiB of RAM and {flash_budget_kb:g} KiB of flash"
     trusted = [n for n in fitting if n not in wrong]
     if trusted:
         accuracy = {n: results[n]["tflm_accuracy"] for n in trusted}
@@ -916,6 +918,54 @@ def tflm_record(
         "tflm_untied_disagreements": comparison["untied_disagreements"] if runs else None,
         "tflm_images": int(len(labels)) if runs else None,
     }
+
+
+PER_CHANNEL_INT4_FC = ("fully_connected_common.cc", "kTfLiteInt4")  # TFLM's refusal, in its words
+
+
+def placement_story(rows: Mapping[str, Mapping], weight_share: Mapping[str, float], reference: str):
+    """Notebook 08, section 5, in words: what each int4 placement TFLM runs saves against
+    ``reference`` (int8 everywhere) and costs in accuracy, which it refuses and why, and how much
+    of the model the refused layers hold. ``rows``: :func:`placement_rows`."""
+    base = rows[reference]["bytes"]
+    runs = [n for n, r in rows.items() if n != reference and r["TFLM runs"]]
+    refused = [n for n, r in rows.items() if not r["TFLM runs"]]
+    parts = []
+    for name in sorted(runs, key=lambda n: rows[n]["bytes"]):
+        r = rows[name]
+        parts.append(
+            f"TFLM runs `{name}`: {base - r['bytes']:,} bytes smaller than `{reference}` "
+            f"({r['bytes']:,} against {base:,}); in LiteRT it {r[f'vs {reference}']}, and TFLM "
+            f"agrees with LiteRT on {r['TFLM agrees with LiteRT']:.2%} of the images."
+        )
+    if refused:
+        parts.append(
+            "TFLM refuses "
+            + ", ".join(f"`{n}`" for n in refused)
+            + f" (“{rows[refused[0]]['TFLM says']}”)."
+        )
+    per_channel_refusal = any(
+        all(k in rows[n]["TFLM says"] for k in PER_CHANNEL_INT4_FC) for n in refused
+    )
+    per_tensor = [n for n in runs if n.endswith("per_tensor")]
+    if per_channel_refusal:
+        parts.append(
+            "That check sits in the per-channel branch of TFLM's fully connected kernel "
+            "(`fully_connected_common.cc`, under the comment “Currently only Int8/Int16 are "
+            "supported for per channel quantization”): int4 weights with one scale per output "
+            "channel are refused"
+            + (
+                f", while with one scale per layer they run (`{per_tensor[0]}` above)."
+                if per_tensor
+                else "."
+            )
+        )
+    dense = sum(v for k, v in weight_share.items() if k in ("dense", "probabilities"))
+    parts.append(
+        f"The fully connected layers hold {dense:.0%} of the weights: int4 saves little on this "
+        "model unless it reaches them."
+    )
+    return " ".join(parts)
 
 
 def placement_rows(files, trials, tflm, litert, labels, reference: str) -> dict:

@@ -11,6 +11,7 @@ line, a real native error included, still reaches standard error.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -83,6 +84,18 @@ def install_stderr_filter() -> bool:
                     os.write(downstream, kept)
 
         threading.Thread(target=forward, name="stderr-noise-filter", daemon=True).start()
+
+        def restore() -> None:
+            # At exit, give fd 2 back and drop the copy of the kernel's own stream: the kernel
+            # waits for that stream to close before the process can end.
+            try:
+                sys.stderr.flush()
+                os.dup2(downstream, 2)
+                os.close(downstream)
+            except OSError:
+                pass
+
+        atexit.register(restore)
         _filter_installed = True
         return True
 

@@ -894,6 +894,10 @@ def twins_frame(files: Mapping, twins: Mapping):
             ),
             "XNNPACK takes": delegation_text(execution_plan(content)),
         }
+    for name, path in files.items():
+        rows[name]["same weights and scales as its twin"] = tflite_file.quantization_fingerprint(
+            path.read_bytes()
+        ) == tflite_file.quantization_fingerprint(twins[name].read_bytes())
     return pd.DataFrame(rows).T
 
 

@@ -261,3 +261,27 @@ def weight_dequantizes(content: bytes) -> list[tuple[OperatorInfo, TensorInfo]]:
         for op in operators(content)
         if op.name == "DEQUANTIZE" and infos[op.inputs[0]].is_constant
     ]
+
+
+def quantization_fingerprint(content: bytes) -> tuple:
+    """What a file's quantization consists of, independent of graph layout: every stored weight
+    tensor (shape, type, bytes, scales) and every computed tensor's type, scales and zero points.
+    Two files with the same fingerprint store the same numbers and quantize the same way, even
+    if their operations differ (notebook 09: Keras 3's extra shape operations)."""
+    infos = tensors(content)
+    weights = sorted(
+        (
+            tuple(t.shape),
+            t.dtype,
+            read_constant(content, t).tobytes(),
+            tuple(np.round(t.scales, 12).tolist()),
+        )
+        for t in infos
+        if t.is_constant and t.nbytes > 64
+    )
+    activations = sorted(
+        (t.dtype, tuple(np.round(t.scales, 12).tolist()), tuple(t.zero_points.tolist()))
+        for t in infos
+        if not t.is_constant and t.scales.size
+    )
+    return tuple(weights), tuple(activations)

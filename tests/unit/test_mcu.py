@@ -413,15 +413,18 @@ def test_conclusion_is_built_from_the_numbers():
     )
     # weights_only's arena is smaller, but it computes something else: not a candidate.
     assert (
-        "Among the files it runs faithfully, the smallest arena is `int8`'s, 31.8 KB, 3.6× less "
-        "than `float32`'s 114.3 KB." in text
+        "Among the files it runs faithfully, the smallest arena is `int8`'s, 31.8 KiB, 3.6× less "
+        "than `float32`'s 114.3 KiB." in text
     )
     assert "For 2 file(s)" in text and "at least 99.90%" in text and "(lowest: `int8`)" in text
+    tie = {**results, "qat_int8": _row(True, None, 32_600, 79_000, 0.91, 0.999, 0)}
+    tied_text = mcu.conclusion(tie, mcu.fits_budget(_sizes(tie), 64, 256), 64, 256)
+    assert "the smallest arena is `int8`'s (and `qat_int8`'s, the same), 31.8 KiB" in tied_text
     assert "**`weights_only` runs but computes something else**" in text and "2,438" in text
     # weights_only fits the budget too, but is not offered: TFLM computes something else.
     assert (
-        "**Within 64 KB of RAM and 256 KB of flash, 1 file(s) that TFLM runs faithfully fit**: "
-        "`int8` (arena 31.8 KB, file 78.1 KB), with a test accuracy in TFLM of 90.50%." in text
+        "**Within 64 KiB of RAM and 256 KiB of flash, 1 file(s) that TFLM runs faithfully fit**: "
+        "`int8` (arena 31.8 KiB, file 78.1 KiB), with a test accuracy in TFLM of 90.50%." in text
     )
     wide = mcu.conclusion(results, mcu.fits_budget(_sizes(results), 512, 512), 512, 512)
     assert "2 file(s) that TFLM runs faithfully fit" in wide
@@ -439,6 +442,43 @@ def test_conclusion_says_when_nothing_fits():
     results = _results()
     text = mcu.conclusion(results, mcu.fits_budget(_sizes(results), 16, 256), 16, 256)
     assert (
-        "**No file that TFLM runs faithfully fits within 16 KB of RAM and 256 KB of flash.**"
+        "**No file that TFLM runs faithfully fits within 16 KiB of RAM and 256 KiB of flash.**"
         in text
     )
+
+
+def test_placement_story_explains_the_per_channel_refusal():
+    says = (
+        "fully_connected_common.cc:98: (input->type == kTfLiteInt8 && filter->type != "
+        "kTfLiteInt4) || (input->type == kTfLiteInt16 && filter->type != kTfLiteInt4) was not true."
+    )
+
+    def row(size, runs, versus="–", agrees=1.0):
+        return {
+            "bytes": size,
+            "TFLM runs": runs,
+            "TFLM says": "–" if runs else says,
+            "TFLM agrees with LiteRT": agrees if runs else None,
+            "vs mcu_static_int8": versus,
+        }
+
+    rows = {
+        "mcu_static_int8": row(84_512, True),
+        "mcu_int4_convs": row(83_424, True, "loses to `mcu_static_int8` (-0.52 pp)", 0.9999),
+        "mcu_int4_dense": row(47_888, False),
+        "mcu_int4_dense_per_tensor": row(44_696, True, "loses to `mcu_static_int8` (-4 pp)"),
+    }
+    share = {"conv1": 0.002, "conv2": 0.027, "dense": 0.954, "probabilities": 0.017}
+    text = mcu.placement_story(rows, share, "mcu_static_int8")
+    assert text.startswith("TFLM runs `mcu_int4_dense_per_tensor`: 39,816 bytes smaller")
+    assert (
+        "`mcu_int4_convs`: 1,088 bytes smaller" in text and "agrees with LiteRT on 99.99%" in text
+    )
+    assert "TFLM refuses `mcu_int4_dense`" in text
+    assert "per-channel branch" in text and "(`mcu_int4_dense_per_tensor` above)" in text
+    assert "hold 97% of the weights" in text
+    del rows["mcu_int4_dense_per_tensor"]
+    text = mcu.placement_story(rows, share, "mcu_static_int8")
+    assert "are refused." in text and "above" not in text
+    rows["mcu_int4_dense"]["TFLM says"] = "something else"
+    assert "per-channel branch" not in mcu.placement_story(rows, share, "mcu_static_int8")

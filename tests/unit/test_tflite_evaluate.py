@@ -181,3 +181,14 @@ def test_holdout_range_matches_tf_keras(examples, split):
     (train_x,), (validation_x,) = data_adapter.train_validation_split((x,), split)
     start, stop = holdout_range(examples, split)
     assert np.array_equal(x[start:stop], validation_x) and start == len(train_x)
+
+
+def test_quantization_fingerprint_ignores_layout_but_not_numbers(trained, small_data, converted):
+    from tests.unit.conftest import convert
+
+    again = convert(trained, "int8", small_data[0][:100])  # same model, same calibration
+    other = convert(trained, "int8", small_data[0][100:200])  # other calibration images
+    fingerprint = tflite_file.quantization_fingerprint
+    assert fingerprint(again) == fingerprint(converted["int8"])
+    assert fingerprint(other) != fingerprint(converted["int8"])  # activation ranges differ
+    assert fingerprint(converted["float32"]) != fingerprint(converted["int8"])
