@@ -420,6 +420,10 @@ def test_conclusion_is_built_from_the_numbers():
     tie = {**results, "qat_int8": _row(True, None, 32_600, 79_000, 0.91, 0.999, 0)}
     tied_text = mcu.conclusion(tie, mcu.fits_budget(_sizes(tie), 64, 256), 64, 256)
     assert "the smallest arena is `int8`'s (and `qat_int8`'s, the same), 31.8 KiB" in tied_text
+    untied = {**results, "float32": _row(True, None, 117_000, 300_000, 0.91, 0.999, 3)}
+    text = mcu.conclusion(untied, mcu.fits_budget(_sizes(untied), 64, 256), 64, 256)
+    assert "without a tied top output in either (`float32` on 3 image(s))" in text
+    assert "tied top output in one of the two: rounding" not in text
     assert "**`weights_only` runs but computes something else**" in text and "2,438" in text
     # weights_only fits the budget too, but is not offered: TFLM computes something else.
     assert (

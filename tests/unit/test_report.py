@@ -167,6 +167,9 @@ def test_speed_is_ranked_at_batch_1_in_the_last_pick_study():
     assert "too close to rank: `near`" in text and "At batch 256, the highest throughput" in text
     assert speed["runner_up"]["tied_with"] == []
     assert "the next fastest, `near`, takes" in text
+    # `worse` is faster (0.1×) but fails the accuracy rule on the held-out images: named
+    assert speed["faster_left_out"] == [{"name": "worse", "latency_ratio": 0.1}]
+    assert "not candidates: `worse` (0.10×)." in text
 
 
 def test_speed_margin_comes_from_the_control():
