@@ -173,7 +173,10 @@ def accuracy_sentence(row: Mapping, versus: str = "parent") -> str:
 
 
 def _versus_phrase(verdict: str, other: str, delta: float, ci, p: float) -> str:
-    """'ties with `b` (+0.01 pp, 95% interval ..., McNemar p = ...)' (or 'beats', 'loses to')."""
+    """'ties with `b` (+0.01 pp, 95% interval ..., McNemar p = ...)' (or 'beats', 'loses to');
+    'is right on exactly the same images as `b`' when no image separates them."""
+    if delta == 0 and list(ci) == [0, 0]:
+        return f"is right on exactly the same images as `{other}`"
     p_text = format_p(p)
     p_text = f"p {p_text}" if p_text.startswith("<") else f"p = {p_text}"
     numbers = f"{delta:+.2f} pp, 95% interval {_interval(ci, '{:+.2f}')}, McNemar {p_text}"

@@ -341,3 +341,11 @@ def test_held_out_frame_puts_both_verdicts_side_by_side():
     assert frame.loc["int8", "held-out"] == "fail"
     assert frame.loc["int8", "test"] == "borderline pass"
     assert frame.loc["qat_int8", "held-out lower bound (pp)"] == 0.2
+
+
+def test_no_separating_image_is_said_plainly():
+    same = {**row("float16", size=80, accuracy=0.9), "delta_vs_parent_pp": 0.0}
+    same["delta_vs_parent_ci95_pp"] = [0.0, 0.0]
+    assert report.accuracy_sentence(same) == (
+        "`float16` is right on exactly the same images as `keras_float`"
+    )
