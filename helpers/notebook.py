@@ -6,7 +6,7 @@ the notebook does any work:
 1. checks every parameter against the notebook's spec in :mod:`helpers.chain` (a typo stops
    here, naming the parameter, before anything is written);
 2. resolves ``ARTIFACTS_DIR`` (created, checked writable, leftovers of an interrupted write
-   removed);
+   removed) and exports it as ``$ARTIFACTS_DIR``, where the standalone recipes look;
 3. checks that every file the notebook needs from earlier notebooks is there, and that their
    results all come from the baseline now in ``ARTIFACTS_DIR``, naming the notebooks to run;
 4. seeds Python, NumPy and TensorFlow (deterministic ops), sets the plot style, silences log
@@ -18,6 +18,7 @@ the parameters) and, for the notebooks that add variants, rebuilds ``summary.jso
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,8 @@ def start(notebook: str, namespace: dict) -> Run:
     step = chain.step(notebook)
     params = check_parameters(notebook, namespace)
     artifacts_dir = artifacts.resolve_artifacts_dir(namespace.get("ARTIFACTS_DIR"))
+    # The standalone recipes (03, 04) read $ARTIFACTS_DIR like a script would: the same folder.
+    os.environ["ARTIFACTS_DIR"] = str(artifacts_dir)
     artifacts.require_all(artifacts_dir, step.needs)
     fingerprint = check_inputs_agree(artifacts_dir, step.needs)
     quiet_known_noise()
