@@ -434,12 +434,13 @@ def control(control: Mapping, margin: float) -> str:
                 if low > 1 or high < 1
                 else ""
             )
-            + f". This run resolves speed differences of about {margin:.0%}; smaller ones are not "
-            "ranked."
+            + f". This study resolves speed differences of about {margin:.0%}; smaller ones are "
+            "not ranked. That is the noise within one study: another study in the same run can "
+            "move a ratio further (notebook 06 compares its studies side by side)."
         )
     return head + (
         f"That interval reaches outside {band_low}–{band_high}, though the two files compute the "
-        "same thing: the machine was too noisy during this run to rank files whose speeds are "
+        "same thing: the machine was too noisy during this study to rank files whose speeds are "
         f"this close (differences under {margin:.0%} are not ranked). Re-run on a quieter machine "
         "before trusting small speed differences."
     )
@@ -487,7 +488,9 @@ def comparison(
         + "; at batch "
         f"{settings['batch_size']}, "
         + report.speed_sentence(rows["int8"], margin)
-        + ". float32 takes "
+        + ". Both intervals cover this study's rounds only: notebook 06 times the same files "
+        "again and sets its studies side by side, and within one run the same ratio can move "
+        "between studies by more than these intervals. float32 takes "
         + _per_image(variants["float32"], settings["batch_size"])
         + "; int8 takes "
         + _per_image(variants["int8"], settings["batch_size"])
@@ -540,7 +543,7 @@ def layers(finding: Mapping, batch_size: int) -> str:
         f"Per image at batch {batch_size}, the layers add up to "
         f"{totals['float32']['sum of layers'] / totals['float32']['whole model']:.0%} of the whole "
         f"float32 model's time and {totals['int8']['sum of layers'] / totals['int8']['whole model']:.0%}"
-        f" of the int8 model's. The weighted layer where int8 does worst is "
+        f" of the int8 model's. Of the layers with weights, int8 does worst on "
         f"**{finding['slowest']}**: int8 takes {finding['slowest_time_ratio']:.2f}× its float32 time "
         f"({_coverage(finding['slowest_coverage'])} of that time ratio {low:.2f}–{high:.2f}: "
         f"{verdict_text}). The layer that costs float32 the most is "
@@ -576,7 +579,7 @@ def padding(finding: Mapping) -> str:
     if finding["int8_growth"] < 1.5 and finding["float32_growth"] > 2:
         text += (
             "int8 barely notices the extra channels, float32 pays for each: the int8 kernel was "
-            "doing the work of a whole block of channels all along."
+            "paying for a whole block of channels all along."
         )
     else:
         text += (
@@ -591,14 +594,32 @@ def padding(finding: Mapping) -> str:
             f"{fixed:.2f} µs of its {finding['int8_at_one']:.2f} µs at {finding['from']} channel"
             f"{'s' if finding['from'] > 1 else ''} "
             f"do not depend on the channel count, against {finding['float32_at_one']:.2f} µs for "
-            "the whole float32 convolution. So padding costs at most that one block: without any "
-            f"padding the int8 convolution would still take about {fixed:.2f} µs. The part that "
+            "the whole float32 convolution. So the block costs at most that much: even if its "
+            f"channels cost nothing, the int8 convolution would still take about {fixed:.2f} µs. "
+            "The part that "
             "does not grow with the channels is work done once per output value; the candidates, "
             f"none of them timed on its own here: {FIXED_COST_CANDIDATES}. With 4 useful "
             "multiply-adds per output, as in `conv1`, nothing hides such a cost; with many input "
             "channels it is a small share."
         )
     return text
+
+
+def _block_clause(kernel: Mapping | None, layers: Mapping) -> str:
+    """How the int8 kernel treats the slowest layer's few input channels: what it multiplies
+    (padded to ``kr``) and, where its blocks are wider than that, what its time pays for."""
+    kr = kernel["kr"] if kernel else 8
+    block = kernel["channel_block"] if kernel else 8
+    padded = (
+        f"which the int8 kernel pads to a multiple of {kr} "
+        f"({layers['slowest_padding_factor']:.0f}× its real multiply-adds)"
+    )
+    if block <= kr:
+        return padded
+    return (
+        f"{padded} and handles in blocks of {block} per kernel tap, so each tap costs what "
+        f"{block} channels would ({layers['slowest_block_factor']:.0f}× its real channels)"
+    )
 
 
 def _sweep_clause(sweep: Mapping) -> str:
@@ -684,7 +705,7 @@ def speed(
             parts.append(f"`{n}` {r['median']:.2f}× ({r['ci'][0]:.2f}–{r['ci'][1]:.2f}: {word})")
         return ", ".join(parts)
 
-    padded = layers["slowest_padding_factor"] > 1.5
+    padded = layers["slowest_block_factor"] > 1.5
     if fix_held_out:
         keeps = fix_held_out["non_inferior"]
         fix_candidate = (
@@ -716,7 +737,7 @@ def speed(
             "as a lower bound on how much the ratio moves within a run."
         )
         + " Fastest per image at each batch size of the curve (files within the "
-        f"{margin:.0%} this run resolves count as tied): "
+        f"{margin:.0%} that section 6's control resolves count as tied): "
         + fastest_at
         + float32_range
         + ". Of the time int8 saves on the layers it speeds up, the largest share "
@@ -725,9 +746,8 @@ def speed(
         "its float32 time)"
         + (
             f": its input has {layers['slowest_input_channels']} channel"
-            f"{'s' if layers['slowest_input_channels'] > 1 else ''}, computed in blocks of "
-            f"{kernel['channel_block'] if kernel else 8} in int8 "
-            f"({layers['slowest_padding_factor']:.0f}× its real multiply-adds)"
+            f"{'s' if layers['slowest_input_channels'] > 1 else ''}, "
+            + _block_clause(kernel, layers)
             + _sweep_clause(sweep)
             + ". "
             if padded
@@ -913,13 +933,15 @@ def keras3(
     tflm: Mapping | None = None,
     twin_tflm: Mapping | None = None,
     margin: float = 0.05,
+    control: Mapping | None = None,
     same_quantization: bool = True,
 ) -> str:
     """Notebook 09's conclusion: the Keras 3 export against the tf_keras files, what Keras 3's
     own quantization does, and (``tflm``: each file's ``tflm_*`` fields, ``twin_tflm``: those of
     its tf_keras twin, from notebook 08) how the files fare in LiteRT for Microcontrollers.
     ``skipped``: the layer classes Keras 3 warned about; ``margin``: the speed difference this
-    run resolves (:func:`helpers.report.speed_margin` of the study's float16 control);
+    run resolves (:func:`helpers.report.speed_margin` of the study's float16 control, ``control``,
+    whose failure the text states);
     ``same_quantization``: every file stores its twin's weights and scales
     (:func:`helpers.tflite_file.quantization_fingerprint`)."""
     from collections import Counter
@@ -930,7 +952,7 @@ def keras3(
     def speed_word(low: float, high: float, median: float) -> str:
         """An interval of a speed ratio (>1: faster): a verdict only beyond ``margin``."""
         if abs(math.log(median)) <= math.log(1 + margin) or speed_verdict([low, high]) == "tie":
-            return "no difference this run resolves"
+            return "within what this study resolves"
         return speed_verdict([low, high])
 
     parts = [
@@ -955,9 +977,23 @@ def keras3(
             + speed_word(*throughput["ci"], throughput["median"])
             + ")."
         )
+    if control and not control["ok"]:
+        low, high = control["ci"]
+        band_low, band_high = control["band"]
+        resolution = (
+            f"This study's control, float16 against float32 (the same arithmetic), measured "
+            f"{control['ratio']:.2f}× (95% interval {low:.2f}–{high:.2f}), outside the "
+            f"{band_low}–{band_high} band it must stay in: the machine was noisy during this "
+            f"study, so it resolves only differences of about {margin:.0%}; smaller ones are not "
+            "rankings."
+        )
+    else:
+        resolution = (
+            f"This study resolves speed differences of about {margin:.0%} (its float16 control); "
+            "smaller ones are not rankings."
+        )
     parts.append(
-        f"This study resolves speed differences of about {margin:.0%} (its float16 control); "
-        "smaller ones are not rankings. The extra bytes and operations come from Keras 3's "
+        resolution + " The extra bytes and operations come from Keras 3's "
         "`Flatten`, which reads the batch size at run time where `tf_keras`'s reshapes to a "
         "constant shape"
         + (

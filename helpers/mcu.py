@@ -827,9 +827,12 @@ def ram_story(
         )
     if {"int8", "float32"} <= set(running):
         ratio = trials["float32"]["arena_used_bytes"] / trials["int8"]["arena_used_bytes"]
+        heads = trials["float32"]["arena_head_bytes"] / trials["int8"]["arena_head_bytes"]
         parts.append(
-            f"float32's arena is {ratio:.1f}× int8's: four bytes per activation value instead of "
-            "one, plus the same few kilobytes of bookkeeping"
+            f"float32's arena is {ratio:.1f}× int8's: its head, the activations, is "
+            f"{heads:.2f}× int8's (four bytes per activation value instead of one), and each adds "
+            f"its own tail of bookkeeping ({trials['float32']['arena_tail_bytes']:,} and "
+            f"{trials['int8']['arena_tail_bytes']:,} bytes)"
             + (
                 f"; int16x8's is {trials['int16x8']['arena_used_bytes'] / trials['int8']['arena_used_bytes']:.1f}× (two bytes)."
                 if "int16x8" in running

@@ -109,8 +109,9 @@ TABLE_LEGEND = (
     "distribution-free 95% interval (1.00 inside the interval: no measurable difference). The "
     "files that compete for the speed recommendation are timed together in one study (*timed "
     "in*); an interval covers the noise from round to round within that study, not from one run "
-    "to the next, and absolute images per second are not comparable between runs or machines: "
-    "ratios within one run are what carry over. Intervals and p-values are per comparison, not "
+    "to the next, and absolute times and images per second are comparable only between rows "
+    "of the same study, not between studies, runs or machines: the ratios are what carry over. "
+    "Intervals and p-values are per comparison, not "
     "corrected for the number of comparisons in the table."
 )
 
@@ -744,7 +745,7 @@ def held_out_frame(rows: Sequence[Mapping]):
             "test lower bound (pp)": test["lower_bound_pp"],
             "test": verdict(test),
         }
-    return pd.DataFrame(table).T
+    return pd.DataFrame.from_dict(table, orient="index")  # one dtype per column, so round() works
 
 
 def tied_pairs(evaluation, limit: int = 4) -> dict[str, int]:
@@ -809,6 +810,13 @@ def calibration_finding(study, reference_samples: int) -> dict:
     deltas = study.groupby("samples")["Δ vs int8 (pp)"]
     low, high = deltas.min(), deltas.max()
     spread = "; ".join(f"{s}: {low[s]:+.2f} to {high[s]:+.2f}" for s in sizes)
+    flips_text = ""
+    if "flips vs int8" in study.columns:
+        most = study.groupby("samples")["flips vs int8"].max()
+        flips_text = (
+            f"up to {most[sizes[0]]:,} predictions of `int8` with {sizes[0]} calibration image"
+            f"{'s' if sizes[0] > 1 else ''} and up to {most[sizes[-1]]:,} with {sizes[-1]}"
+        )
     head = (
         f"In the calibration study ({draws} random sets per size), each file was compared image "
         f"by image with the `int8` file (calibrated on {reference_samples} images)."
@@ -817,7 +825,12 @@ def calibration_finding(study, reference_samples: int) -> dict:
         text = (
             f"{head} No draw of any size from {sizes[0]} to {sizes[-1]} images differs measurably "
             f"from it (paired tests; accuracy differences in pp, lowest to highest draw: {spread})."
-            " For this model, even a handful of calibration images gives ranges good enough."
+            " A tie is not proof of equivalence, though"
+            + (
+                f": the draws change {flips_text}, but not measurably how many images are right."
+                if flips_text
+                else "."
+            )
         )
     else:
         details = "; ".join(
@@ -869,9 +882,9 @@ def qat_versus_ptq_sentence(*, verdict: str, ptq_loss: str) -> str:
     if ptq_loss == "tie":
         return (
             "On this small model, then, QAT does not measurably beat post-training quantization: "
-            "PTQ int8 loses no measurable accuracy against its float parent (any loss is too small "
-            "for the test set to resolve), so there is nothing for QAT to win back that this "
-            "test could show."
+            "PTQ int8 shows no measurable loss against its float parent (a tie, which is not proof "
+            "that no loss exists: its interval is in the table above), so this test could not "
+            "show QAT winning anything back."
         )
     return (
         "QAT does not measurably beat post-training quantization here, although PTQ int8 does "

@@ -2,14 +2,16 @@
 tables and findings of its studies (the timing itself is :mod:`helpers.benchmark`).
 
 * :func:`layer_work`: multiply-adds, weights and activation bytes per image, computed from the
-  Keras model, plus the multiply-adds an int8 kernel performs when it computes every kernel tap's
-  input channels in blocks of ``channel_block``. XNNPACK packs them to a multiple of ``kr``
-  (``round_up_po2(group_input_channels, kr * sr)`` in ``src/operators/convolution-nhwc.c``, zero
-  fill in ``xnn_pack_qs8_conv_goki_w``, ``src/reference/packing.cc``): 8 for its x86 int8
-  kernels without AMX, which consume 8 channels per step, so the block is 8. The AMX kernel packs
-  to 4 but multiplies each tap's channels in 64-byte tiles (``_tile_dpbssd`` over
-  ``kc & 63`` remainder tiles in ``src/qs8-qc8w-igemm/gen/
-  qs8-qc8w-igemm-16x64c4-minmax-fp32-avx512amx.c``), so its block is 64.
+  Keras model, plus what an int8 kernel does with each kernel tap's input channels. XNNPACK packs
+  them to a multiple of ``kr`` (``round_up_po2(group_input_channels, kr * sr)`` in
+  ``src/operators/convolution-nhwc.c``, zero fill in ``xnn_pack_qs8_conv_goki_w``,
+  ``src/reference/packing.cc``), so the kernel multiplies ``kr``-padded channels: 8 for its x86
+  int8 kernels without AMX, which also consume 8 channels per step (their block is 8). The AMX
+  kernel pads to 4, so it multiplies only 4 channels for a 1-channel input, but it handles each
+  tap's channels in blocks of 64 (``kremainder = (kc & 63) ? (kc & 63) : 64``: below 64 channels
+  it copies the rows into a tile buffer with masked loads, loads the tiles and issues the same
+  four ``_tile_dpbssd`` as for 64; ``src/qs8-qc8w-igemm/gen/
+  qs8-qc8w-igemm-16x64c4-minmax-fp32-avx512amx.c``), so its time per tap is that of 64 channels.
 * :func:`single_layer_models` and :func:`layer_inputs`: every layer rebuilt alone with its real
   input shape and weights, and the activations it really sees, to time layers one by one.
 * :func:`expected_int8_kernel`: which int8 convolution kernel XNNPACK's x86 selection code would
@@ -109,23 +111,34 @@ def _round_up(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)
 
 
-def layer_work(model: keras.Model, channel_block: int = 8) -> list[dict]:
-    """Per layer and per image: multiply-adds, weights, and output bytes in float32 and int8."""
+def layer_work(model: keras.Model, kernel: Mapping | None = None) -> list[dict]:
+    """Per layer and per image: multiply-adds, what the int8 kernel makes of them, weights, and
+    output bytes in float32 and int8.
+
+    ``kernel`` is :func:`expected_int8_kernel`'s answer (None: XNNPACK's x86 kernels without AMX,
+    ``kr`` 8, blocks of 8). Two int8 columns: the multiply-adds with each tap's channels padded to
+    ``kr`` (what the kernel multiplies), and the blocks of ``channel_block`` channels it handles per
+    tap (what its time grows with).
+    """
+    kr = kernel["kr"] if kernel else 8
+    block = kernel["channel_block"] if kernel else 8
     rows = []
     for layer in model.layers:
         in_shape = tuple(layer.input_shape[1:])
         out_shape = tuple(layer.output_shape[1:])
         outputs = int(np.prod(out_shape))
         weights = int(sum(np.prod(w.shape) for w in layer.get_weights()))
-        macs = padded = 0
+        macs = padded = blocks = 0
         if isinstance(layer, keras.layers.Conv2D):
             kernel_taps = int(np.prod(layer.kernel_size))
             channels = in_shape[-1]
             macs = outputs * kernel_taps * channels
-            padded = outputs * kernel_taps * _round_up(channels, channel_block)
+            padded = outputs * kernel_taps * _round_up(channels, kr)
+            blocks = _round_up(channels, block) // block
         elif isinstance(layer, keras.layers.Dense):
             macs = outputs * in_shape[-1]
-            padded = outputs * _round_up(in_shape[-1], channel_block)
+            padded = outputs * _round_up(in_shape[-1], kr)
+            blocks = _round_up(in_shape[-1], block) // block
         rows.append(
             {
                 "layer": layer.name,
@@ -133,7 +146,8 @@ def layer_work(model: keras.Model, channel_block: int = 8) -> list[dict]:
                 "input": "x".join(map(str, in_shape)),
                 "output": "x".join(map(str, out_shape)),
                 "multiply-adds": macs,
-                f"int8 multiply-adds, channels in blocks of {channel_block}": padded,
+                f"int8 multiply-adds, channels padded to {kr}": padded,
+                f"int8 blocks of {block} channels per tap": blocks,
                 "weights": weights,
                 "float32 output bytes": 4 * outputs,
                 "int8 output bytes": outputs,
@@ -223,13 +237,23 @@ def layer_finding(per_layer: Mapping, table, work) -> dict:
         "slowest_input_channels": int(
             str(work.set_index("layer").loc[slowest, "input"]).split("x")[-1]
         ),
-        "slowest_padding_factor": float(
-            work.set_index("layer").loc[
-                slowest, next(c for c in work.columns if c.startswith("int8 multiply-adds"))
-            ]
-            / max(1, macs[slowest])
-        ),
+        "slowest_padding_factor": float(_column(work, "int8 multiply-adds")[slowest])
+        / max(1, macs[slowest]),
+        # what the int8 kernel's time sees: whole blocks of channels per tap, against the real ones
+        "slowest_block_factor": _block_factor(work, slowest),
     }
+
+
+def _column(work, prefix: str):
+    return work.set_index("layer")[next(c for c in work.columns if c.startswith(prefix))]
+
+
+def _block_factor(work, layer: str) -> float:
+    """Channels the int8 kernel's time pays for per tap (whole blocks), over the real ones."""
+    column = next(c for c in work.columns if c.startswith("int8 blocks of "))
+    block = int(column.split()[3])
+    channels = int(str(work.set_index("layer").loc[layer, "input"]).split("x")[-1])
+    return float(_column(work, "int8 blocks of ")[layer] * block / channels)
 
 
 def sweep_table(sweep: Mapping, channels: Sequence[int]):

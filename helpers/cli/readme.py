@@ -104,9 +104,10 @@ def readme_results(
         f"the speed recommendation were timed together in {study}, "
         f"{bench.get('rounds', '?')} interleaved rounds, each with batch-1 latency and "
         f"throughput at batch {bench.get('batch_size', '?')}.{control_text} Absolute times and "
-        "images per second are not comparable between runs or machines, even on one CPU "
-        "model (other work on a shared machine, clock changes): the ratios within one run are "
-        "what carry over.",
+        "images per second are comparable only within one study (the *timed in* column): not "
+        "between studies, runs or machines, even on one CPU model (other work on a shared "
+        "machine, clock changes). Compare rows from different studies by their × float32 "
+        "columns: the ratios are what carry over.",
         "",
         report.markdown_table(summary["variants"]),
         "",

@@ -207,11 +207,14 @@ def test_speed_notebook_recorded_its_analysis(quick_chain):
         totals = speed["per_layer_totals"][dtype]
         assert totals["sum of layers"] > 0 and totals["whole model"] > 0
     conv1 = next(row for row in speed["work"] if row["layer"] == "conv1")
-    (column,) = [k for k in conv1 if k.startswith("int8 multiply-adds")]
     kernel = speed["machine"]["expected_int8_kernel"]
-    block = kernel["channel_block"] if kernel else 8  # 06's default off x86
-    assert column.endswith(f"in blocks of {block}")
-    assert conv1[column] == block * conv1["multiply-adds"]  # 1 input channel padded to a block
+    kr, block = (kernel["kr"], kernel["channel_block"]) if kernel else (8, 8)  # default off x86
+    # 1 input channel: padded to kr for the multiplies, one block per tap for the time
+    assert conv1[f"int8 multiply-adds, channels padded to {kr}"] == kr * conv1["multiply-adds"]
+    assert conv1[f"int8 blocks of {block} channels per tap"] == 1
+    finding = speed["layer_finding"]
+    if finding["slowest"] == "conv1":
+        assert finding["slowest_block_factor"] == block
     rows = {row["name"]: row for row in load(quick_chain, "summary.json")["variants"]}
     assert rows[fix_name]["speed_measured_in"] == "06_speed"
     assert rows[fix_name]["input_dtype"] == "int8"  # fully_quantize=True kept int8 I/O

@@ -206,7 +206,8 @@ def test_control_in_band_or_not():
     off_one = conclusions.control({**ok, "ci": [0.941, 0.993]}, 0.06)
     assert "though the interval excludes 1.00" in off_one
     noisy = {**ok, "ci": [0.85, 1.09], "ok": False}
-    assert "too noisy" in conclusions.control(noisy, 0.15)
+    assert "too noisy during this study" in conclusions.control(noisy, 0.15)
+    assert "another study in the same run can move a ratio further" in conclusions.control(ok, 0.05)
 
 
 def test_padding_finding_shapes_the_sentence():
@@ -221,7 +222,7 @@ def test_padding_finding_shapes_the_sentence():
         "block_cost_us": 0.3,
     }
     text = conclusions.padding(finding)
-    assert "doing the work of a whole block" in text and "requantization" in text
+    assert "paying for a whole block" in text and "requantization" in text
     assert "17.80 µs" in text and "1 channel " in text
     blurred = conclusions.padding({**finding, "int8_growth": 2.0, "block_cost_us": None})
     assert "does not show the flat-then-step pattern" in blurred and "requantization" not in blurred
@@ -293,7 +294,7 @@ def test_join(names):
     assert conclusions._join(names) == {1: "a", 2: "a and b", 3: "a, b and c"}[len(names)]
 
 
-def keras3_text(tmp_path, tflm=None, twin_tflm=None, export_error="ConverterError: no"):
+def keras3_text(tmp_path, tflm=None, twin_tflm=None, export_error="ConverterError: no", **extra):
     files, twins = {}, {}
     for name, twin, size, twin_size in (
         ("keras3_float32", "float32", 1_100, 1_000),
@@ -332,7 +333,17 @@ def keras3_text(tmp_path, tflm=None, twin_tflm=None, export_error="ConverterErro
         export_error=export_error,
         tflm=tflm,
         twin_tflm=twin_tflm,
+        **extra,
     )
+
+
+def test_keras3_conclusion_says_when_its_control_failed(tmp_path):
+    noisy = {"ratio": 1.015, "ci": [0.985, 1.115], "band": [0.9, 1.1], "ok": False}
+    text = keras3_text(tmp_path, control=noisy, margin=0.115)
+    assert "measured 1.01× (95% interval 0.98–1.11), outside the 0.9–1.1 band" in text
+    assert "resolves only differences of about 12%" in text
+    calm = keras3_text(tmp_path, control={**noisy, "ci": [0.97, 1.03], "ok": True})
+    assert "outside" not in calm and "resolves speed differences of about 5%" in calm
 
 
 def tflm_fields(runs=True, arena=33_056, agreement=0.9989, untied=0, error=None):
@@ -351,7 +362,7 @@ def test_keras3_conclusion_follows_sizes_speed_and_the_export(tmp_path):
     assert "takes 1.50× `float32`'s time at batch 1 (95% interval" in text
     assert "1.40–1.60: slower)" in text  # 50% slower: beyond the 5% the study resolves
     # 4% lower throughput, measurably, but not beyond the 5% margin: not a ranking
-    assert "0.96× its throughput at batch 256 (0.95–0.97: no difference this run resolves)" in text
+    assert "0.96× its throughput at batch 256 (0.95–0.97: within what this study resolves)" in text
     assert "`int8`'s time at batch 1" in text and "Keras 3's `Flatten`" in text
     assert "`dense` and `probabilities`" in text
     assert "warned that InputLayer, Conv2D (×2), MaxPooling2D (×2) and Flatten have no" in text

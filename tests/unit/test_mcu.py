@@ -486,3 +486,18 @@ def test_placement_story_explains_the_per_channel_refusal():
     assert "are refused." in text and "above" not in text
     rows["mcu_int4_dense"]["TFLM says"] = "something else"
     assert "per-channel branch" not in mcu.placement_story(rows, share, "mcu_static_int8")
+
+
+def test_ram_story_separates_the_activations_from_each_files_bookkeeping():
+    def plan(peak):
+        return mcu.ActivationPlan([], [peak], peak, 0, "MAX_POOL_2D", ["a", "b"], peak)
+
+    def trial(head, tail):
+        return {"arena_head_bytes": head, "arena_tail_bytes": tail, "arena_used_bytes": head + tail}
+
+    trials = {"int8": trial(28_736, 3_872), "float32": trial(114_944, 2_688)}
+    plans = {"int8": plan(28_736), "float32": plan(114_944)}
+    text = mcu.ram_story(trials, plans, {}, ["int8", "float32"])
+    assert "float32's arena is 3.6× int8's: its head, the activations, is 4.00× int8's" in text
+    assert "(2,688 and 3,872 bytes)" in text
+    assert "In 2 of the 2 files TFLM runs, the arena's head is exactly" in text

@@ -271,6 +271,14 @@ def test_calibration_finding_comes_from_the_paired_tests_of_each_draw():
         study_frame({10: [(0.1, "tie")], 100: [(-0.1, "tie")]}), reference_samples=500
     )
     assert none["threshold_samples"] == 10 and "No draw of any size" in none["text"]
+    assert "A tie is not proof of equivalence" in none["text"]
+    flipped = study_frame({1: [(0.1, "tie"), (0.0, "tie")], 500: [(-0.1, "tie")]})
+    flipped["flips vs int8"] = [148, 85, 40]
+    text = report.calibration_finding(flipped, reference_samples=500)["text"]
+    assert (
+        "change up to 148 predictions of `int8` with 1 calibration image and up to 40 with 500"
+        in text
+    )
     last = report.calibration_finding(
         study_frame({10: [(0.1, "tie")], 100: [(-0.5, "worse")]}), reference_samples=500
     )
@@ -307,7 +315,7 @@ def test_comparison_frame_has_the_verdict(verdict):
 
 def test_qat_versus_ptq_sentence_branches():
     sentence = report.qat_versus_ptq_sentence
-    assert "nothing for QAT to win back" in sentence(verdict="tie", ptq_loss="tie")
+    assert "could not show QAT winning anything back" in sentence(verdict="tie", ptq_loss="tie")
     assert "too small for these 10,000 images" in sentence(verdict="tie", ptq_loss="worse")
     assert "QAT keeps measurably more" in sentence(verdict="better", ptq_loss="worse")
     assert "PTQ of the same model keeps" in sentence(verdict="worse", ptq_loss="tie")
@@ -341,6 +349,7 @@ def test_held_out_frame_puts_both_verdicts_side_by_side():
     assert frame.loc["int8", "held-out"] == "fail"
     assert frame.loc["int8", "test"] == "borderline pass"
     assert frame.loc["qat_int8", "held-out lower bound (pp)"] == 0.2
+    assert frame["held-out lower bound (pp)"].dtype == float  # numeric columns stay numeric
 
 
 def test_no_separating_image_is_said_plainly():

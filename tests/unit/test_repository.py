@@ -364,7 +364,7 @@ def test_readme_section_is_rebuilt_from_a_summary():
     assert "Test CPU" in section and "2.0 minutes (01: 10 s, 02: 110 s)" in section
     assert "| int8 | keras_float |" in section
     assert "AVX2" in section and "equivalence band, as it must be" in section
-    assert "not comparable between runs or machines" in section
+    assert "comparable only within one study (the *timed in* column)" in section
     assert "rests on one training seed" in section
     seeds = {
         "seeds": [1, 2],

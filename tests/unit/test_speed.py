@@ -54,7 +54,7 @@ def test_sweep_spans_one_block_and_the_next(block, channels):
     assert speed.sweep_channels(block) == channels
 
 
-def test_layer_work_counts_channels_in_blocks():
+def test_layer_work_pads_to_kr_and_counts_blocks_per_tap():
     import tf_keras as keras
 
     model = keras.Sequential(
@@ -65,13 +65,36 @@ def test_layer_work_counts_channels_in_blocks():
             keras.layers.Dense(3, name="dense"),
         ]
     )
-    rows = {row["layer"]: row for row in speed.layer_work(model, channel_block=64)}
-    column = "int8 multiply-adds, channels in blocks of 64"
+    amx = {"kr": 4, "channel_block": 64}
+    rows = {row["layer"]: row for row in speed.layer_work(model, amx)}
+    padded, blocks = (
+        "int8 multiply-adds, channels padded to 4",
+        "int8 blocks of 64 channels per tap",
+    )
     assert rows["conv"]["multiply-adds"] == 4 * 4 * 2 * 4 * 1  # 4x4 outputs, 2 filters, 4 taps
-    assert rows["conv"][column] == 64 * rows["conv"]["multiply-adds"]
+    assert rows["conv"][padded] == 4 * rows["conv"]["multiply-adds"]  # 1 channel padded to 4
+    assert rows["conv"][blocks] == 1
     assert rows["dense"]["multiply-adds"] == 32 * 3
-    assert rows["dense"][column] == 64 * 3  # 32 inputs computed as one block of 64
-    assert rows["flatten"][column] == 0
+    assert rows["dense"][padded] == 32 * 3  # 32 inputs are already a multiple of 4
+    assert rows["flatten"][padded] == rows["flatten"][blocks] == 0
+    # Without AMX (and off x86, by default) kr and the block are both 8.
+    rows = {row["layer"]: row for row in speed.layer_work(model)}
+    assert rows["conv"]["int8 multiply-adds, channels padded to 8"] == 8 * 4 * 4 * 2 * 4
+    assert rows["dense"]["int8 blocks of 8 channels per tap"] == 4
+
+
+def test_block_clause_separates_what_is_multiplied_from_what_time_pays_for():
+    from helpers import conclusions
+
+    layers = {"slowest_padding_factor": 4.0, "slowest_block_factor": 64.0}
+    amx = conclusions._block_clause({"kr": 4, "channel_block": 64}, layers)
+    assert "pads to a multiple of 4 (4× its real multiply-adds)" in amx
+    assert "blocks of 64 per kernel tap" in amx and "(64× its real channels)" in amx
+    eight = conclusions._block_clause(
+        None, {"slowest_padding_factor": 8.0, "slowest_block_factor": 8.0}
+    )
+    assert "pads to a multiple of 8 (8× its real multiply-adds)" in eight
+    assert "blocks of" not in eight
 
 
 def test_between_studies_reads_every_study_that_timed_both_files():

@@ -225,3 +225,20 @@ def test_the_comparison_can_leave_out_the_later_notebooks(folder):
     compared = summary.build_summary(folder, {}, only=summary.UP_TO_COMPARISON)
     assert "int4" not in {row["name"] for row in compared["variants"]}
     assert summary.UP_TO_COMPARISON[-1] == "05_comparison"
+
+
+def test_a_notebook_summary_leaves_out_what_later_notebooks_left_from_an_earlier_run(folder):
+    from helpers.notebook import Run
+
+    later = entry("int4", "keras_float", np.zeros(10_000, dtype=np.int64), folder)
+    artifacts.write_json(
+        folder / "below8_metrics.json",
+        {"baseline_fingerprint": FINGERPRINT, "models": {"int4": later}},
+    )
+
+    def names(notebook):
+        run = Run(notebook, {}, folder, {}, FINGERPRINT)
+        return {row["name"] for row in run.summary({})["variants"]}
+
+    assert "int4" not in names("06_speed")  # 07's file of an earlier run stays out
+    assert "int4" in names("08_microcontroller")  # a notebook after 07 sees it
