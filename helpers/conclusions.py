@@ -590,13 +590,14 @@ def padding(finding: Mapping) -> str:
         fixed = finding["int8_at_one"] - finding["block_cost_us"]
         text += (
             f" One more block of {finding['block']} input channels adds "
-            f"{finding['block_cost_us']:.2f} µs per image to the int8 convolution; the other "
+            f"{finding['block_cost_us']:.2f} µs per image to the int8 convolution (its mean time "
+            "past one block minus its mean time within it); the other "
             f"{fixed:.2f} µs of its {finding['int8_at_one']:.2f} µs at {finding['from']} channel"
             f"{'s' if finding['from'] > 1 else ''} "
             f"do not depend on the channel count, against {finding['float32_at_one']:.2f} µs for "
-            "the whole float32 convolution. So the block costs at most that much: even if its "
-            f"channels cost nothing, the int8 convolution would still take about {fixed:.2f} µs. "
-            "The part that "
+            "the whole float32 convolution. The 1-channel convolution pays for one block, so "
+            f"even if its channels cost nothing it would still take about {fixed:.2f} µs (medians "
+            "of one study, no interval). The part that "
             "does not grow with the channels is work done once per output value; the candidates, "
             f"none of them timed on its own here: {FIXED_COST_CANDIDATES}. With 4 useful "
             "multiply-adds per output, as in `conv1`, nothing hides such a cost; with many input "
@@ -608,8 +609,10 @@ def padding(finding: Mapping) -> str:
 def _block_clause(kernel: Mapping | None, layers: Mapping) -> str:
     """How the int8 kernel treats the slowest layer's few input channels: what it multiplies
     (padded to ``kr``) and, where its blocks are wider than that, what its time pays for."""
-    kr = kernel["kr"] if kernel else 8
-    block = kernel["channel_block"] if kernel else 8
+    from helpers.speed import DEFAULT_INT8_KERNEL
+
+    kernel = kernel or DEFAULT_INT8_KERNEL
+    kr, block = kernel["kr"], kernel["channel_block"]
     padded = (
         f"which the int8 kernel pads to a multiple of {kr} "
         f"({layers['slowest_padding_factor']:.0f}× its real multiply-adds)"
@@ -651,6 +654,7 @@ def speed(
     control: Mapping,
     curve,
     curve_studies: Mapping,
+    fastest: Sequence[Mapping],
     kernels: Mapping,
     files: Mapping,
     between: Mapping,
@@ -659,10 +663,11 @@ def speed(
 ) -> str:
     """Notebook 06's conclusion: batch 1 first, the batch curve, the layer that int8 does worst,
     the fix at every batch size, the kernel library and threads, and how far one ratio moves
-    between the studies of one run."""
+    between the studies of one run. ``fastest``: :func:`helpers.speed.fastest_by_batch` of
+    ``curve_studies`` with the margin of ``control``, as the notebook records it."""
     from helpers import machine, report
     from helpers.benchmark import latency_between, ratio_between, speed_verdict
-    from helpers.speed import fastest_by_batch, fastest_text
+    from helpers.speed import fastest_text
 
     v = pick["variants"]
     lat_low, lat_high = v["int8"]["latency_ratio_ci"]
@@ -673,7 +678,7 @@ def speed(
     inside = all(thr_low <= r <= thr_high for r in spread.values())
     per_model = curve.pivot_table(index="batch", columns="model", values="µs/image")
     margin = report.speed_margin(control)
-    fastest_at = fastest_text(fastest_by_batch(curve_studies, margin))
+    fastest_at = fastest_text(fastest)
     float32_range = (
         f"; float32 takes from {per_model['float32'].min():.2f} to "
         f"{per_model['float32'].max():.2f} µs per image across these batch sizes"
@@ -706,6 +711,11 @@ def speed(
         return ", ".join(parts)
 
     padded = layers["slowest_block_factor"] > 1.5
+    superlinear = any(
+        ratio_between(kernels, f"{n}, {r}, 2 thread(s)", f"{n}, {r}, 1 thread(s)")["median"] > 2
+        for n in files
+        for r in ("default", "builtin")
+    )
     if fix_held_out:
         keeps = fix_held_out["non_inferior"]
         fix_candidate = (
@@ -775,7 +785,14 @@ def speed(
         + thread_text("builtin")
         + f". This machine has {environment['logical_cpus']} logical cores and anything else "
         "running on it competes with a second thread, so these thread ratios are this run's (the "
-        'causes are not examined here). The answer to "is int8 faster?" depends on the CPU\'s '
+        "causes are not examined here)"
+        + (
+            "; a ratio above 2× from a second thread is more than the second core alone "
+            "explains (more than linear scaling): do not expect it elsewhere"
+            if superlinear
+            else ""
+        )
+        + '. The answer to "is int8 faster?" depends on the CPU\'s '
         "instructions, the kernel library, the batch size and the layer shapes: measure it, "
         "layer by layer if it surprises you."
     )
@@ -932,22 +949,23 @@ def keras3(
     export_error: str | None,
     tflm: Mapping | None = None,
     twin_tflm: Mapping | None = None,
-    margin: float = 0.05,
     control: Mapping | None = None,
     same_quantization: bool = True,
 ) -> str:
     """Notebook 09's conclusion: the Keras 3 export against the tf_keras files, what Keras 3's
     own quantization does, and (``tflm``: each file's ``tflm_*`` fields, ``twin_tflm``: those of
     its tf_keras twin, from notebook 08) how the files fare in LiteRT for Microcontrollers.
-    ``skipped``: the layer classes Keras 3 warned about; ``margin``: the speed difference this
-    run resolves (:func:`helpers.report.speed_margin` of the study's float16 control, ``control``,
-    whose failure the text states);
+    ``skipped``: the layer classes Keras 3 warned about; ``control``: the study's float16 control,
+    which sets the speed difference it resolves (:func:`helpers.report.speed_margin`) and whose
+    failure the text states;
     ``same_quantization``: every file stores its twin's weights and scales
     (:func:`helpers.tflite_file.quantization_fingerprint`)."""
     from collections import Counter
 
     from helpers import report
     from helpers.benchmark import latency_between, ratio_between, speed_verdict
+
+    margin = report.speed_margin(control)
 
     def speed_word(low: float, high: float, median: float) -> str:
         """An interval of a speed ratio (>1: faster): a verdict only beyond ``margin``."""

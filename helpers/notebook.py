@@ -100,14 +100,14 @@ class Run:
     def summary(self, metrics: dict, only: tuple[str, ...] | None = None) -> dict:
         """The summary (:func:`helpers.summary.build_summary`) with this notebook's metrics
         added before they are recorded; ``only``: the notebooks to include, by default this one
-        and those before it, so that metrics a later notebook left from an earlier run never
-        enter it (a fresh run and a re-run then write the same summary)."""
-        from helpers import chain, summary
+        and those before it (:func:`helpers.summary.up_to`)."""
+        from helpers import summary
 
-        if only is None:
-            only = tuple(s.name for s in chain.before(self.notebook)) + (self.notebook,)
         return summary.build_summary(
-            self.artifacts_dir, self.environment, {self.notebook: self._payload(metrics)}, only
+            self.artifacts_dir,
+            self.environment,
+            {self.notebook: self._payload(metrics)},
+            summary.up_to(self.notebook) if only is None else only,
         )
 
     def record(self, metrics: dict, arrays: dict | None = None) -> None:

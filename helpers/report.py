@@ -106,7 +106,8 @@ TABLE_LEGEND = (
     "lowest tied class (`argmax`). *Agreement*: share of test images with the same predicted "
     "class. Speed: medians over interleaved rounds; *× float32 time, batch 1* and *× float32 "
     "throughput* (at the batch the study used) are medians of per-round ratios to float32 with a "
-    "distribution-free 95% interval (1.00 inside the interval: no measurable difference). The "
+    "distribution-free 95% interval (1.00 inside the interval: no measurable difference; a "
+    "difference within the resolution the float16 control gives is not ranked either). The "
     "files that compete for the speed recommendation are timed together in one study (*timed "
     "in*); an interval covers the noise from round to round within that study, not from one run "
     "to the next, and absolute times and images per second are comparable only between rows "
@@ -556,7 +557,7 @@ def speed_recommendation_text(speed: Mapping) -> str:
                 if runner_up.get("tied_with")
                 else ""
             )
-            + f", takes {runner_up['median']:.2f}× its time (95% interval "
+            + f", takes {runner_up['median']:.2f}× `{speed['name']}`'s time (95% interval "
             f"{_interval(runner_up['ci'], '{:.2f}')})"
         )
     if speed["tied_with"]:
@@ -737,7 +738,9 @@ def held_out_frame(rows: Sequence[Mapping]):
             continue
         table[row["name"]] = {
             "bytes": row["size_bytes"],
-            "held-out accuracy": row.get("validation_accuracy"),
+            "held-out accuracy (%)": None
+            if row.get("validation_accuracy") is None
+            else 100 * row["validation_accuracy"],
             "held-out Δ (pp)": held_out["delta_pp"],
             "held-out lower bound (pp)": held_out["lower_bound_pp"],
             "held-out": verdict(held_out),
@@ -911,12 +914,13 @@ def twins_frame(files: Mapping, twins: Mapping):
     from helpers import tflite_file
     from helpers.evaluate import LiteRTModel, execution_plan
 
-    rows = {}
+    rows, fingerprints = {}, {}
     for name, path in {
         **files,
         **{f"{n} ({t.stem}, tf_keras)": t for n, t in twins.items()},
     }.items():
         content = path.read_bytes()
+        fingerprints[path] = tflite_file.quantization_fingerprint(content)
         model = LiteRTModel(content)
         rows[name] = {
             "bytes": len(content),
@@ -929,9 +933,9 @@ def twins_frame(files: Mapping, twins: Mapping):
             "XNNPACK takes": delegation_text(execution_plan(content)),
         }
     for name, path in files.items():
-        rows[name]["same weights and scales as its twin"] = tflite_file.quantization_fingerprint(
-            path.read_bytes()
-        ) == tflite_file.quantization_fingerprint(twins[name].read_bytes())
+        rows[name]["same weights and scales as its twin"] = (
+            fingerprints[path] == fingerprints[twins[name]]
+        )
     return pd.DataFrame(rows).T
 
 

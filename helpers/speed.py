@@ -68,6 +68,11 @@ X86_INT8_KERNELS: tuple[tuple[frozenset[str], str, str, int, int], ...] = (
 )
 
 
+# What the tables assume when expected_int8_kernel finds none (off x86): XNNPACK's x86 int8
+# kernels without AMX, which pack and consume 8 channels per tap.
+DEFAULT_INT8_KERNEL = {"kr": 8, "channel_block": 8}
+
+
 def amx_tile_data_permitted() -> bool:
     """Whether Linux lets this process use AMX tile data: the request XNNPACK makes before it
     picks an AMX kernel (``hardware-config.c``); when refused, XNNPACK uses the next kernel."""
@@ -120,8 +125,8 @@ def layer_work(model: keras.Model, kernel: Mapping | None = None) -> list[dict]:
     ``kr`` (what the kernel multiplies), and the blocks of ``channel_block`` channels it handles per
     tap (what its time grows with).
     """
-    kr = kernel["kr"] if kernel else 8
-    block = kernel["channel_block"] if kernel else 8
+    kernel = kernel or DEFAULT_INT8_KERNEL
+    kr, block = kernel["kr"], kernel["channel_block"]
     rows = []
     for layer in model.layers:
         in_shape = tuple(layer.input_shape[1:])
@@ -204,10 +209,10 @@ def layer_table(per_layer: Mapping, layers: Sequence[str]):
     return table
 
 
-def layer_finding(per_layer: Mapping, table, work) -> dict:
+def layer_finding(per_layer: Mapping, table, work, kernel: Mapping | None = None) -> dict:
     """What the layer study says: the whole models against the sum of their layers, the weighted
     layer where int8 does worst (with the interval of its time ratio), where float32 spends most,
-    and where int8 saves most."""
+    and where int8 saves most. ``kernel``: the same as :func:`layer_work`'s (its channel block)."""
     macs = work.set_index("layer")["multiply-adds"]
     weighted = [n for n in table.index if macs[n] > 0]
     slowest = max(weighted, key=lambda n: table.loc[n, "int8 / float32 time"])
@@ -215,6 +220,8 @@ def layer_finding(per_layer: Mapping, table, work) -> dict:
     saving = table["float32 µs/image"] - table["int8 µs/image"]
     saved = saving[saving > 0]
     biggest = str(saving.idxmax())
+    channels = int(str(work.set_index("layer").loc[slowest, "input"]).split("x")[-1])
+    block = (kernel or DEFAULT_INT8_KERNEL)["channel_block"]
     return {
         "totals": {
             dtype: {
@@ -234,26 +241,16 @@ def layer_finding(per_layer: Mapping, table, work) -> dict:
         "biggest_saving_us": float(saving.max()),
         "biggest_saving_share": float(saving.max() / saved.sum()) if len(saved) else 0.0,
         "biggest_saving_macs": int(macs[biggest]),
-        "slowest_input_channels": int(
-            str(work.set_index("layer").loc[slowest, "input"]).split("x")[-1]
-        ),
+        "slowest_input_channels": channels,
         "slowest_padding_factor": float(_column(work, "int8 multiply-adds")[slowest])
         / max(1, macs[slowest]),
         # what the int8 kernel's time sees: whole blocks of channels per tap, against the real ones
-        "slowest_block_factor": _block_factor(work, slowest),
+        "slowest_block_factor": _round_up(channels, block) / channels,
     }
 
 
 def _column(work, prefix: str):
     return work.set_index("layer")[next(c for c in work.columns if c.startswith(prefix))]
-
-
-def _block_factor(work, layer: str) -> float:
-    """Channels the int8 kernel's time pays for per tap (whole blocks), over the real ones."""
-    column = next(c for c in work.columns if c.startswith("int8 blocks of "))
-    block = int(column.split()[3])
-    channels = int(str(work.set_index("layer").loc[layer, "input"]).split("x")[-1])
-    return float(_column(work, "int8 blocks of ")[layer] * block / channels)
 
 
 def sweep_table(sweep: Mapping, channels: Sequence[int]):

@@ -33,11 +33,18 @@ METRICS_FILES: tuple[tuple[str, str, bool], ...] = tuple(
 ROLES = ("reference", "variant", "control")
 # The notebooks whose metrics list models (05 only times them).
 MODEL_NOTEBOOKS = tuple(nb for _, nb, _ in METRICS_FILES if nb != "05_comparison")
+
+
+def up_to(notebook: str) -> tuple[str, ...]:
+    """The notebooks whose metrics a summary built by ``notebook`` reads: those before it, and
+    itself. Metrics a later notebook left from an earlier run never enter it, so a fresh run and
+    a re-run write the same summary."""
+    return tuple(s.name for s in chain.before(notebook) if s.summary) + (notebook,)
+
+
 # What notebook 05 compares: the notebooks before it. 06 and 07 add their files with their own
 # timings, so 05 shows the same table whether or not they ran before.
-UP_TO_COMPARISON = tuple(s.name for s in chain.before("05_comparison") if s.summary) + (
-    "05_comparison",
-)
+UP_TO_COMPARISON = up_to("05_comparison")
 
 
 def gzip_size(content: bytes) -> int:

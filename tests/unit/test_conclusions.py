@@ -339,7 +339,7 @@ def keras3_text(tmp_path, tflm=None, twin_tflm=None, export_error="ConverterErro
 
 def test_keras3_conclusion_says_when_its_control_failed(tmp_path):
     noisy = {"ratio": 1.015, "ci": [0.985, 1.115], "band": [0.9, 1.1], "ok": False}
-    text = keras3_text(tmp_path, control=noisy, margin=0.115)
+    text = keras3_text(tmp_path, control=noisy)
     assert "measured 1.01× (95% interval 0.98–1.11), outside the 0.9–1.1 band" in text
     assert "resolves only differences of about 12%" in text
     calm = keras3_text(tmp_path, control={**noisy, "ci": [0.97, 1.03], "ok": True})

@@ -332,9 +332,9 @@ def test_the_runner_up_names_the_files_it_ties_with():
     speed = report.recommend(rows, {"06_speed": late})["speed"]
     assert speed["name"] == "fix" and speed["runner_up"]["name"] == "float32"
     assert speed["runner_up"]["tied_with"] == ["float16"]
-    assert "the next fastest, `float32` (tied with `float16`), takes" in (
-        report.speed_recommendation_text(speed)
-    )
+    text = report.speed_recommendation_text(speed)
+    assert "the next fastest, `float32` (tied with `float16`), takes" in text
+    assert "× `fix`'s time (95% interval" in text  # relative to the pick, named
 
 
 def test_held_out_frame_puts_both_verdicts_side_by_side():
